@@ -1,0 +1,188 @@
+"""Every knob of StockInsight, in one pydantic-settings class.
+
+This is the only module that reads the environment. In AWS, secrets are not put in
+plain environment variables: `SECRETS_SSM_PATH` names an SSM Parameter Store path (and/or
+`SECRETS_MANAGER_ID` a Secrets Manager secret holding a JSON object) whose values are
+loaded through Powertools Parameters and override the environment.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import tzinfo
+from functools import lru_cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that mean "someone copied the example file and forgot to set a real secret".
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret-change-me"})
+
+# Settings whose values are secrets: what SSM / Secrets Manager may provide.
+SECRET_FIELDS = (
+    "database_url",
+    "openai_api_key",
+    "krx_auth_key",
+    "krx_pw",
+    "kis_app_key",
+    "kis_app_secret",
+    "naver_client_secret",
+    "telegram_bot_token",
+    "jwt_secret",
+)
+
+
+class MissingSecretError(RuntimeError):
+    """A required secret is not configured; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Literal["local", "test", "production"] = "local"
+    stage: str = "dev"
+    service_name: str = "stockinsight"
+
+    # --- data stores -------------------------------------------------------
+    database_url: SecretStr = SecretStr("postgresql+pg8000://postgres@127.0.0.1:5432/stockinsight")
+    # Lambdas scale out: one tiny pool per container keeps Postgres alive (DESIGN §6).
+    db_pool_size: int = Field(default=2, ge=1, le=20)
+    db_statement_timeout_ms: int = 30_000
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    milvus_uri: str = ".local/milvus.db"
+    milvus_token: SecretStr | None = None
+    milvus_collection_prefix: str = "news"
+
+    # --- upstreams ---------------------------------------------------------
+    krx_source: Literal["data", "openapi"] = "data"
+    krx_data_url: str = "https://data.krx.co.kr"
+    krx_id: str | None = None
+    krx_pw: SecretStr | None = None
+    krx_openapi_url: str = "https://data-dbg.krx.co.kr"
+    krx_auth_key: SecretStr | None = None
+    kis_base_url: str = "https://openapi.koreainvestment.com:9443"
+    kis_app_key: SecretStr | None = None
+    kis_app_secret: SecretStr | None = None
+    kis_requests_per_second: float = 15.0
+    naver_base_url: str = "https://openapi.naver.com"
+    naver_client_id: str | None = None
+    naver_client_secret: SecretStr | None = None
+    naver_daily_quota: int = 25_000
+    news_pages_per_stock: int = 3
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_chat_model: str = "gpt-4o"
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_embedding_dimensions: int = 1536
+    local_embedding_dimensions: int = 256
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org"
+    telegram_broadcast_chat_id: str | None = None
+    http_timeout_seconds: float = 10.0
+    http_max_attempts: int = 4
+    http_user_agent: str = "StockInsight/0.1 (+https://github.com/stockinsight)"
+
+    # --- AWS ---------------------------------------------------------------
+    aws_region: str = "ap-northeast-2"
+    aws_endpoint_url: str | None = None
+    predict_queue_url: str | None = None
+    notify_queue_url: str | None = None
+    secrets_ssm_path: str | None = None
+    secrets_manager_id: str | None = None
+
+    # --- API ---------------------------------------------------------------
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: Literal["HS256"] = "HS256"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    cors_origins: list[str] = ["http://localhost:3000"]
+    frontend_base_url: str = "http://localhost:3000"
+    login_attempts_per_window: int = 5
+    login_window_seconds: int = 300
+    page_limit_max: int = 200
+    dashboard_cache_seconds: int = 300
+
+    # --- market and models -------------------------------------------------
+    market_timezone: str = "Asia/Seoul"
+    price_history_days: int = 20
+    news_top_k: int = 5
+    momentum_lookback_days: int = 5
+    flat_band: float = 0.002  # |return| below this counts as "flat"
+    high_signal_probability: float = 0.7
+    llm_daily_budget_usd: float = 20.0
+    predict_batch_size: int = 10
+    schedule_lock_seconds: int = 900
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.startswith("["):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(self.market_timezone)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return self.openai_api_key is not None and self.openai_api_key.get_secret_value() != ""
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None and self.telegram_bot_token.get_secret_value() != ""
+
+    def require(self, name: str) -> str:
+        """The value of a secret a caller cannot work without; fails fast, naming it."""
+        value = getattr(self, name)
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or str(raw).strip() == "":
+            raise MissingSecretError(f"{name.upper()} is not set: configure it in the environment or secrets")
+        if self.environment == "production" and str(raw).strip().lower() in PLACEHOLDER_SECRETS:
+            raise MissingSecretError(f"{name.upper()} still holds a placeholder value; set a real secret")
+        return str(raw)
+
+
+def _secrets_from_aws(settings: Settings) -> dict[str, Any]:
+    """Secrets from SSM Parameter Store (a path) and Secrets Manager (a JSON secret)."""
+    found: dict[str, Any] = {}
+    if settings.secrets_ssm_path:
+        from aws_lambda_powertools.utilities import parameters
+
+        provider = parameters.SSMProvider(boto3_client=_boto3_client("ssm", settings))
+        values = provider.get_multiple(settings.secrets_ssm_path, decrypt=True, max_age=300)
+        for key, value in values.items():
+            name = key.rsplit("/", 1)[-1].lower()
+            if name in SECRET_FIELDS:
+                found[name] = value
+    if settings.secrets_manager_id:
+        from aws_lambda_powertools.utilities import parameters
+
+        provider_sm = parameters.SecretsProvider(boto3_client=_boto3_client("secretsmanager", settings))
+        raw = provider_sm.get(settings.secrets_manager_id, max_age=300)
+        payload = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        for key, value in dict(payload).items():
+            if key.lower() in SECRET_FIELDS:
+                found[key.lower()] = value
+    return found
+
+
+def _boto3_client(service: str, settings: Settings) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings are read once per container: Lambda reuses it across invocations."""
+    settings = Settings()
+    secrets = _secrets_from_aws(settings)
+    if secrets:
+        settings = settings.model_copy(
+            update={key: SecretStr(str(value)) for key, value in secrets.items()}
+        )
+    return settings
