@@ -163,8 +163,8 @@ def _secrets_from_aws(settings: Settings) -> dict[str, Any]:
 
         provider_sm = parameters.SecretsProvider(boto3_client=_boto3_client("secretsmanager", settings))
         raw = provider_sm.get(settings.secrets_manager_id, max_age=300)
-        payload = json.loads(raw) if isinstance(raw, str | bytes) else raw
-        for key, value in dict(payload).items():
+        payload: dict[str, Any] = json.loads(raw) if isinstance(raw, str | bytes) else dict(raw or {})
+        for key, value in payload.items():
             if key.lower() in SECRET_FIELDS:
                 found[key.lower()] = value
     return found
@@ -182,7 +182,5 @@ def get_settings() -> Settings:
     settings = Settings()
     secrets = _secrets_from_aws(settings)
     if secrets:
-        settings = settings.model_copy(
-            update={key: SecretStr(str(value)) for key, value in secrets.items()}
-        )
+        settings = settings.model_copy(update={key: SecretStr(str(value)) for key, value in secrets.items()})
     return settings

@@ -18,9 +18,7 @@ from shared.predictions.models import Direction
 class Evaluation(Base):
     __tablename__ = "evaluations"
 
-    prediction_id: Mapped[int] = mapped_column(
-        ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True
-    )
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True)
     previous_close: Mapped[int] = mapped_column(BigInteger)
     actual_close: Mapped[int] = mapped_column(BigInteger)
     actual_return: Mapped[float] = mapped_column(Float)

@@ -77,18 +77,14 @@ def upgrade() -> None:
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_runs")),
     )
-    op.create_index(
-        "ix_job_runs_function_job_started_at", "job_runs", ["function", "job", "started_at"], unique=False
-    )
+    op.create_index("ix_job_runs_function_job_started_at", "job_runs", ["function", "job", "started_at"], unique=False)
     op.create_table(
         "model_configs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column(
             "kind",
-            sa.Enum(
-                "llm", "baseline", name="model_kind", native_enum=False, create_constraint=True, length=16
-            ),
+            sa.Enum("llm", "baseline", name="model_kind", native_enum=False, create_constraint=True, length=16),
             nullable=False,
         ),
         sa.Column("provider", sa.String(length=50), nullable=False),
@@ -247,9 +243,7 @@ def upgrade() -> None:
         "news_stocks",
         sa.Column("news_id", sa.BigInteger(), nullable=False),
         sa.Column("stock_code", sa.String(length=6), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["news_id"], ["news.id"], name=op.f("fk_news_stocks_news_id_news"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["news_id"], ["news.id"], name=op.f("fk_news_stocks_news_id_news"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["stock_code"], ["stocks.code"], name=op.f("fk_news_stocks_stock_code_stocks"), ondelete="CASCADE"
         ),
@@ -304,9 +298,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_notifications_dedupe_key")),
     )
-    op.create_index(
-        "ix_notifications_status_created_at", "notifications", ["status", "created_at"], unique=False
-    )
+    op.create_index("ix_notifications_status_created_at", "notifications", ["status", "created_at"], unique=False)
     op.create_index(op.f("ix_notifications_user_id"), "notifications", ["user_id"], unique=False)
     op.create_table(
         "refresh_tokens",
@@ -353,9 +345,7 @@ def upgrade() -> None:
         sa.Column("log_loss", sa.Float(), nullable=False),
         sa.Column("mean_strategy_return", sa.Float(), nullable=False),
         sa.Column("cumulative_strategy_return", sa.Float(), nullable=False),
-        sa.Column(
-            "calibration", postgresql.JSONB(astext_type=sa.Text()), server_default="[]", nullable=False
-        ),
+        sa.Column("calibration", postgresql.JSONB(astext_type=sa.Text()), server_default="[]", nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(
             ["ab_variant_id"],
@@ -394,25 +384,19 @@ def upgrade() -> None:
         sa.Column("target_date", sa.Date(), nullable=False),
         sa.Column(
             "status",
-            sa.Enum(
-                "ok", "failed", name="prediction_status", native_enum=False, create_constraint=True, length=14
-            ),
+            sa.Enum("ok", "failed", name="prediction_status", native_enum=False, create_constraint=True, length=14),
             server_default="ok",
             nullable=False,
         ),
         sa.Column(
             "direction",
-            sa.Enum(
-                "up", "down", "flat", name="direction", native_enum=False, create_constraint=True, length=12
-            ),
+            sa.Enum("up", "down", "flat", name="direction", native_enum=False, create_constraint=True, length=12),
             nullable=True,
         ),
         sa.Column("probability", sa.Float(), nullable=True),
         sa.Column("expected_return", sa.Float(), nullable=True),
         sa.Column("rationale", sa.Text(), server_default="", nullable=False),
-        sa.Column(
-            "evidence_news_ids", postgresql.ARRAY(sa.BigInteger()), server_default="{}", nullable=False
-        ),
+        sa.Column("evidence_news_ids", postgresql.ARRAY(sa.BigInteger()), server_default="{}", nullable=False),
         sa.Column("prompt_version", sa.String(length=50), nullable=True),
         sa.Column("prompt_tokens", sa.Integer(), server_default="0", nullable=False),
         sa.Column("completion_tokens", sa.Integer(), server_default="0", nullable=False),
@@ -444,16 +428,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_predictions_ab_variant_id", "predictions", ["ab_variant_id"], unique=False)
     op.create_index("ix_predictions_as_of_date", "predictions", ["as_of_date"], unique=False)
-    op.create_index(
-        "ix_predictions_model_config_id_id", "predictions", ["model_config_id", "id"], unique=False
-    )
+    op.create_index("ix_predictions_model_config_id_id", "predictions", ["model_config_id", "id"], unique=False)
     op.create_index("ix_predictions_probability", "predictions", ["probability"], unique=False)
-    op.create_index(
-        "ix_predictions_stock_code_target_date", "predictions", ["stock_code", "target_date"], unique=False
-    )
-    op.create_index(
-        "ix_predictions_target_date_model", "predictions", ["target_date", "model_config_id"], unique=False
-    )
+    op.create_index("ix_predictions_stock_code_target_date", "predictions", ["stock_code", "target_date"], unique=False)
+    op.create_index("ix_predictions_target_date_model", "predictions", ["target_date", "model_config_id"], unique=False)
     op.create_table(
         "evaluations",
         sa.Column("prediction_id", sa.BigInteger(), nullable=False),
@@ -477,9 +455,7 @@ def upgrade() -> None:
         sa.Column("brier", sa.Float(), nullable=False),
         sa.Column("log_loss", sa.Float(), nullable=False),
         sa.Column("strategy_return", sa.Float(), nullable=False),
-        sa.Column(
-            "evaluated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        sa.Column("evaluated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(
             ["prediction_id"],
             ["predictions.id"],
