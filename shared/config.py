@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org"
     telegram_broadcast_chat_id: str | None = None
+    # Telegram's flood limits (bots FAQ): ~30 messages/s overall, ~1/s per chat.
+    telegram_messages_per_second: float = Field(default=30.0, gt=0)
+    telegram_chat_messages_per_second: float = Field(default=1.0, gt=0)
+    telegram_send_concurrency: int = Field(default=8, ge=1, le=256)
+    telegram_connect_timeout_seconds: float = 5.0
+    telegram_read_timeout_seconds: float = 10.0
+    telegram_max_attempts: int = Field(default=5, ge=1)  # then a transiently failing message is given up
+    notify_deadline_margin_ms: int = 10_000  # stop sending this long before the Lambda timeout
     http_timeout_seconds: float = 10.0
     http_max_attempts: int = 4
     http_user_agent: str = "StockInsight/0.1 (+https://github.com/stockinsight)"
@@ -115,6 +123,16 @@ class Settings(BaseSettings):
     llm_daily_budget_usd: float = 20.0
     predict_batch_size: int = 10
     schedule_lock_seconds: int = 900
+    llm_concurrency: int = Field(default=4, ge=1, le=64)
+    llm_temperature: float = 0.2
+    # USD per 1M tokens: [input, output]; cost per prediction = tokens × price.
+    openai_prices_per_million: dict[str, list[float]] = {
+        "gpt-4o": [2.50, 10.00],
+        "gpt-4o-mini": [0.15, 0.60],
+    }
+    baseline_batch_size: int = 200
+    commission_rate: float = 0.00015  # per leg
+    sell_tax_rate: float = 0.0018  # securities transaction tax, sell leg
 
     @field_validator("cors_origins", mode="before")
     @classmethod
