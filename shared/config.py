@@ -9,6 +9,9 @@ loaded through Powertools Parameters and override the environment.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import tzinfo
 from functools import lru_cache
 from typing import Any, Literal
@@ -202,3 +205,17 @@ def get_settings() -> Settings:
     if secrets:
         settings = settings.model_copy(update={key: SecretStr(str(value)) for key, value in secrets.items()})
     return settings
+
+
+@contextmanager
+def hidden_from_third_party(*names: str) -> Iterator[None]:
+    """Hide variables this class owns from a library that would misread them at import.
+
+    pymilvus parses `MILVUS_URI` when imported and rejects the file paths Milvus Lite uses;
+    our Settings, not pymilvus, decides what that variable means.
+    """
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)

@@ -236,3 +236,61 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             client.delete(key)
     except redis_lib.RedisError:
         pass
+
+
+@dataclass
+class SeededMarket:
+    codes: list[str]
+    days: list[Any]
+    closes: dict[tuple[str, Any], int]
+
+
+@pytest.fixture
+def seed_market(db_session: Any) -> Callable[..., SeededMarket]:
+    """Stocks and daily prices written straight to the tables (not through the crawl services).
+
+    Closes follow a fixed pattern per stock so tests can compute returns by hand.
+    """
+    from datetime import date
+
+    from shared.market_calendar import trading_days
+    from shared.stocks.models import DailyPrice, Market, Stock
+
+    def seed(
+        *,
+        codes: tuple[str, ...] = ("005930", "000660", "035420"),
+        start: date = date(2023, 12, 1),
+        end: date = date(2024, 1, 5),
+        step: tuple[int, ...] = (600, 900, -700),
+    ) -> SeededMarket:
+        names = {"005930": "삼성전자", "000660": "SK하이닉스", "035420": "NAVER"}
+        days = list(trading_days(start, end))
+        closes: dict[tuple[str, Any], int] = {}
+        for index, code in enumerate(codes):
+            db_session.add(Stock(code=code, name=names.get(code, f"종목{code}"), market=Market.KOSPI, active=True))
+        db_session.flush()
+        for index, code in enumerate(codes):
+            base = 50_000 + 10_000 * index
+            previous = base
+            for offset, day in enumerate(days):
+                close = base + step[index % len(step)] * offset
+                closes[(code, day)] = close
+                db_session.add(
+                    DailyPrice(
+                        code=code,
+                        date=day,
+                        open=previous,
+                        high=max(previous, close),
+                        low=min(previous, close),
+                        close=close,
+                        volume=1_000_000 + offset,
+                        value=close * 1_000_000,
+                        change=close - previous,
+                        change_rate=round((close / previous - 1) * 100, 2),
+                    )
+                )
+                previous = close
+        db_session.commit()
+        return SeededMarket(list(codes), days, closes)
+
+    return seed

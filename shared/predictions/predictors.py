@@ -66,7 +66,7 @@ class MomentumPredictor:
         if len(closes) < self.lookback + 1 or closes[-1 - self.lookback] <= 0:
             raise PredictionFailed(f"insufficient price history: need {self.lookback + 1} closes, have {len(closes)}")
         trailing = closes[-1] / closes[-1 - self.lookback] - 1
-        direction = direction_of(trailing, self.flat_band * self.lookback)
+        direction = direction_of(trailing, self.flat_band)
         confidence = 0.5 + min(0.25, abs(trailing) * 2)
         return PredictionOutcome(
             direction=direction,

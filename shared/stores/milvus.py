@@ -15,9 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pymilvus import DataType, MilvusClient
+from shared.config import get_settings, hidden_from_third_party
 
-from shared.config import get_settings
+with hidden_from_third_party("MILVUS_URI"):
+    from pymilvus import DataType, MilvusClient
 
 MAX_STOCKS_PER_ITEM = 32
 
