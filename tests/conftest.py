@@ -266,7 +266,7 @@ def seed_market(db_session: Any) -> Callable[..., SeededMarket]:
         names = {"005930": "삼성전자", "000660": "SK하이닉스", "035420": "NAVER"}
         days = list(trading_days(start, end))
         closes: dict[tuple[str, Any], int] = {}
-        for index, code in enumerate(codes):
+        for code in codes:
             db_session.add(Stock(code=code, name=names.get(code, f"종목{code}"), market=Market.KOSPI, active=True))
         db_session.flush()
         for index, code in enumerate(codes):

@@ -1,0 +1,1 @@
+"""The five Lambda functions; each directory is one container image."""

@@ -1,0 +1,1 @@
+"""The predict function's handler package (its image copies handler.py to the task root)."""
