@@ -94,14 +94,17 @@ def run_job(
     work: Callable[[JobCounts], dict[str, Any] | None],
     request_id: str | None = None,
     lock_seconds: int | None = None,
+    lock_key: str | None = None,
 ) -> JobResult:
     """Run `work` under the job's lock and record it; a second concurrent run is skipped.
 
     `work` fills the counts and may return details for the caller. An exception marks
     the run failed (with its message) and is re-raised so the trigger sees the failure.
+    `lock_key` narrows the lock when runs of one job and date may overlap legitimately
+    (e.g. distinct SQS batches); it defaults to the run date.
     """
     ttl = lock_seconds or get_settings().schedule_lock_seconds
-    lock_name = f"{function}:{job}:{run_date or '-'}"
+    lock_name = f"{function}:{job}:{lock_key or run_date or '-'}"
     started = time.perf_counter()
     counts = JobCounts()
     try:

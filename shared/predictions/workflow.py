@@ -310,7 +310,8 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
 
     processor = BatchProcessor(event_type=EventType.SQS)
     records = event.get("Records", [])
-    run_date = f"{records[0].get('messageId', '-')}" if records else "-"
+    first_id = str(records[0].get("messageId", "-")) if records else "-"
+    run_date = _target_date_of(records[0].get("body", "")) if records else None
     outcome: dict[str, Any] = {}
 
     def work(counts: JobCounts) -> dict[str, Any]:
@@ -326,13 +327,21 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
         outcome.update(response)
         return {}
 
-    # One job_runs row per delivered batch, keyed by its first message so that the lock
-    # never serializes different batches.
+    # One job_runs row per delivered batch; the lock is keyed by its first message so that
+    # different batches run concurrently while a duplicate delivery of one batch does not.
     run_job(
         function="predict",
         job="work",
         run_date=run_date,
         work=work,
         request_id=getattr(context, "aws_request_id", None),
+        lock_key=first_id,
     )
     return {"batchItemFailures": outcome.get("batchItemFailures", [])}
+
+
+def _target_date_of(body: str) -> str | None:
+    try:
+        return PredictWork.model_validate_json(body).target_date.isoformat()
+    except ValueError:
+        return None
