@@ -98,10 +98,7 @@ def main() -> None:
     print(f"{'function':<10}{'handler ms':>11}{'reference ms':>14}{'ratio':>8}  target")
     for name in ("api", "crawl", "predict", "evaluate", "notify"):
         handler = measure(LOAD_HANDLER.format(path=str(ROOT / "functions" / name / "handler.py")), args.runs)
-        if name == "api":
-            reference = bare_fastapi
-        else:
-            reference = measure(CLIENTS[name] + "\n" + BARE_POWERTOOLS, args.runs)
+        reference = bare_fastapi if name == "api" else measure(CLIENTS[name] + "\n" + BARE_POWERTOOLS, args.runs)
         ratio = handler / reference
         verdict = "ok" if ratio <= 1.3 else "over"
         print(f"{name:<10}{handler * 1000:>11.0f}{reference * 1000:>14.0f}{ratio:>8.2f}  ≤1.30 {verdict}")
