@@ -639,10 +639,10 @@ def test_queues_have_dead_letter_queues(template: dict[str, Any]) -> None:
     queues = resources_of_type(template, "AWS::SQS::Queue")
     assert set(queues) == {"PredictQueue", "PredictDeadLetterQueue", "NotifyQueue", "NotifyDeadLetterQueue"}
     consumers: dict[str, tuple[str, dict[str, Any]]] = {}
-    for function_id, _, properties in events_of(template, "SQS"):
-        queue = getatt(properties["Queue"])
-        assert queue is not None, function_id
-        consumers[queue[0]] = (function_id, properties)
+    for function_id, _, event_properties in events_of(template, "SQS"):
+        source = getatt(event_properties["Queue"])
+        assert source is not None, function_id
+        consumers[source[0]] = (function_id, event_properties)
     dead_letter_queues = {name for name in queues if "DeadLetter" in name}
     for name, queue in queues.items():
         properties = queue["Properties"]
