@@ -15,10 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
+from zoneinfo import ZoneInfo
 
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_REGION = "ap-northeast-2"
 LOCAL_API_ID = "local"
+# "As on day D" for a plain scheduled event: midday in Seoul is D whatever the handler's tz math.
+KST_NOON = dt.time(12, 0, tzinfo=ZoneInfo("Asia/Seoul"))
 
 # Content types API Gateway passes through as text; anything else arrives base64-encoded.
 _TEXT_TYPES = (
