@@ -281,9 +281,9 @@ def schedules(template: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, An
 class _NoAwsManagedPolicyLoader:
     """Stands in for samtranslator's ManagedPolicyLoader, which calls IAM.
 
-    The template names no AWS managed policy in Policies (the secrets policy is its own
-    AWS::IAM::ManagedPolicy, referenced by !Ref), so an empty map suffices; a policy name
-    added later that is not an ARN then fails the transform, as an unknown name would.
+    samtranslator resolves AWS managed policy names from its bundled map first; only a name
+    it does not know reaches this loader, and with an empty map it is left as is, so the
+    lint of the output reports it as a malformed policy ARN.
     """
 
     def load(self) -> dict[str, str]:
@@ -302,7 +302,7 @@ def sam_transform(sam_template: dict[str, Any]) -> dict[str, Any]:
     loader = _NoAwsManagedPolicyLoader()
     result: dict[str, Any] = translator.translate(
         sam_template,
-        # CloudFormation hands the transform list parameters as lists.
+        # A CommaDelimitedList value: SAM inlines it into the HTTP API's CORS configuration.
         parameter_values={"CorsOrigins": ["https://app.example.com", "http://localhost:3000"]},
         get_managed_policy_map=loader.load,
     )
