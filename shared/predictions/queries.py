@@ -1,0 +1,219 @@
+"""Read-only prediction queries for the API: one statement per page, no N+1.
+
+Every list query selects exactly the columns its schema shows, joined in SQL (stock and
+model names, the evaluation), and counts with the same filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, func, select, true
+from sqlalchemy.orm import Session
+
+from shared.abtest.models import AbVariant
+from shared.evaluation.models import Evaluation
+from shared.news.models import News
+from shared.predictions.models import ModelConfig, Prediction
+from shared.predictions.schemas import PredictionFilters, PredictionSort
+from shared.stocks.models import Stock
+
+_SORT_COLUMNS: dict[str, Any] = {
+    "target_date": Prediction.target_date,
+    "as_of_date": Prediction.as_of_date,
+    "probability": Prediction.probability,
+    "created_at": Prediction.created_at,
+    "id": Prediction.id,
+}
+
+_EVALUATION_COLUMNS = (
+    Evaluation.prediction_id.label("evaluation_id"),
+    Evaluation.correct,
+    Evaluation.actual_return,
+    Evaluation.realized_direction,
+    Evaluation.brier,
+)
+
+_LIST_COLUMNS = (
+    Prediction.id,
+    Prediction.stock_code,
+    Stock.name.label("stock_name"),
+    Stock.market,
+    Prediction.model_config_id,
+    ModelConfig.name.label("model_name"),
+    Prediction.ab_variant_id,
+    Prediction.as_of_date,
+    Prediction.target_date,
+    Prediction.status,
+    Prediction.direction,
+    Prediction.probability,
+    Prediction.expected_return,
+    Prediction.created_at,
+)
+
+
+def _conditions(filters: PredictionFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.stock_code is not None:
+        conditions.append(Prediction.stock_code == filters.stock_code)
+    if filters.model_config_id is not None:
+        conditions.append(Prediction.model_config_id == filters.model_config_id)
+    if filters.ab_variant_id is not None:
+        conditions.append(Prediction.ab_variant_id == filters.ab_variant_id)
+    if filters.as_of_from is not None:
+        conditions.append(Prediction.as_of_date >= filters.as_of_from)
+    if filters.as_of_to is not None:
+        conditions.append(Prediction.as_of_date <= filters.as_of_to)
+    if filters.target_from is not None:
+        conditions.append(Prediction.target_date >= filters.target_from)
+    if filters.target_to is not None:
+        conditions.append(Prediction.target_date <= filters.target_to)
+    if filters.direction is not None:
+        conditions.append(Prediction.direction == filters.direction)
+    if filters.status is not None:
+        conditions.append(Prediction.status == filters.status)
+    if filters.min_probability is not None:
+        conditions.append(Prediction.probability >= filters.min_probability)
+    if filters.evaluated is not None:
+        evaluated = (
+            select(Evaluation.prediction_id)
+            .where(Evaluation.prediction_id == Prediction.id)
+            .correlate(Prediction)
+            .exists()
+        )
+        conditions.append(evaluated if filters.evaluated else ~evaluated)
+    return conditions
+
+
+def _order_by(sort: PredictionSort) -> list[Any]:
+    descending = sort.value.startswith("-")
+    column = _SORT_COLUMNS[sort.value.lstrip("-")]
+    primary = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    if column is Prediction.id:
+        return [primary]
+    return [primary, Prediction.id.desc() if descending else Prediction.id.asc()]
+
+
+def _with_names(statement: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    return (
+        statement.join(Stock, Stock.code == Prediction.stock_code)
+        .join(ModelConfig, ModelConfig.id == Prediction.model_config_id)
+        .outerjoin(Evaluation, Evaluation.prediction_id == Prediction.id)
+    )
+
+
+def _row_to_dict(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    evaluation_id = data.pop("evaluation_id", None)
+    evaluation = {key: data.pop(key) for key in ("correct", "actual_return", "realized_direction", "brier")}
+    data["evaluation"] = evaluation if evaluation_id is not None else None
+    return data
+
+
+def list_predictions(
+    *,
+    db_session: Session,
+    filters: PredictionFilters,
+    sort: PredictionSort = PredictionSort.TARGET_DATE_DESC,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    conditions = _conditions(filters)
+    total = db_session.scalar(select(func.count()).select_from(Prediction).where(*conditions))
+    page = db_session.execute(
+        _with_names(select(*_LIST_COLUMNS, *_EVALUATION_COLUMNS))
+        .where(*conditions)
+        .order_by(*_order_by(sort))
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [_row_to_dict(row) for row in page], int(total or 0)
+
+
+def get_prediction_detail(*, db_session: Session, prediction_id: int) -> dict[str, Any] | None:
+    """A prediction with its names, evaluation, A/B variant and evidence news: three statements."""
+    row = db_session.execute(
+        select(
+            Prediction,
+            Stock.name.label("stock_name"),
+            Stock.market,
+            ModelConfig.name.label("model_name"),
+            AbVariant.name.label("ab_variant_name"),
+            AbVariant.ab_test_id,
+            Evaluation,
+        )
+        .join(Stock, Stock.code == Prediction.stock_code)
+        .join(ModelConfig, ModelConfig.id == Prediction.model_config_id)
+        .outerjoin(AbVariant, AbVariant.id == Prediction.ab_variant_id)
+        .outerjoin(Evaluation, Evaluation.prediction_id == Prediction.id)
+        .where(Prediction.id == prediction_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    prediction: Prediction = row.Prediction
+    evidence: Sequence[News] = []
+    if prediction.evidence_news_ids:
+        evidence = db_session.scalars(
+            select(News)
+            .where(News.id.in_(prediction.evidence_news_ids))
+            .order_by(News.published_at.desc(), News.id.desc())
+        ).all()
+    return {
+        **{column.key: getattr(prediction, column.key) for column in Prediction.__table__.columns},
+        "stock_name": row.stock_name,
+        "market": row.market,
+        "model_name": row.model_name,
+        "ab_variant_name": row.ab_variant_name,
+        "ab_test_id": row.ab_test_id,
+        "evaluation": row.Evaluation,
+        "evidence": list(evidence),
+    }
+
+
+def latest_per_stock(
+    *,
+    db_session: Session,
+    stock_code: str | None = None,
+    model_config_id: int | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """Each stock's most recent call (latest target date; champion model first, then confidence).
+
+    A page of stocks, each joined LATERAL to its single newest prediction: one index probe
+    per stock on (stock_code, target_date), however many predictions there are.
+    """
+    model_condition = [Prediction.model_config_id == model_config_id] if model_config_id is not None else []
+    latest = (
+        select(Prediction.id)
+        .join(ModelConfig, ModelConfig.id == Prediction.model_config_id)
+        .where(Prediction.stock_code == Stock.code, *model_condition)
+        .order_by(
+            Prediction.target_date.desc(),
+            ModelConfig.is_champion.desc(),
+            Prediction.probability.desc().nulls_last(),
+            Prediction.id.desc(),
+        )
+        .limit(1)
+        .correlate(Stock)
+        .lateral("latest")
+    )
+    stock_condition = [Stock.code == stock_code] if stock_code is not None else []
+    has_predictions = exists().where(Prediction.stock_code == Stock.code, *model_condition)
+    total = db_session.scalar(select(func.count()).select_from(Stock).where(has_predictions, *stock_condition))
+    page_ids = (
+        select(Stock.code, latest.c.id.label("prediction_id"))
+        .join(latest, true())
+        .where(*stock_condition)
+        .order_by(Stock.code)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    rows = db_session.execute(
+        _with_names(select(*_LIST_COLUMNS, *_EVALUATION_COLUMNS))
+        .join(page_ids, page_ids.c.prediction_id == Prediction.id)
+        .order_by(Prediction.stock_code)
+    ).all()
+    return [_row_to_dict(row) for row in rows], int(total or 0)

@@ -1,0 +1,96 @@
+"""One error format everywhere, a request id on every response, CORS from settings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+
+def _assert_error_shape(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+def test_unknown_route(client: Any) -> None:
+    _assert_error_shape(client.get("/api/nothing-here"), 404, "not_found")
+
+
+def test_wrong_method(client: Any) -> None:
+    _assert_error_shape(client.delete("/health"), 405, "method_not_allowed")
+
+
+def test_malformed_json(client: Any) -> None:
+    response = client.post("/api/auth/login", content=b"{not json", headers={"Content-Type": "application/json"})
+    _assert_error_shape(response, 422, "validation_error")
+    assert response.json()["error"]["details"][0]["loc"]
+
+
+def test_wrong_body_type(client: Any) -> None:
+    _assert_error_shape(client.post("/api/auth/login", json=[1, 2, 3]), 422, "validation_error")
+
+
+def test_unsupported_form_content_type(client: Any) -> None:
+    response = client.post("/api/auth/token", content=b"<xml/>", headers={"Content-Type": "application/xml"})
+    _assert_error_shape(response, 415, "unsupported_media_type")
+
+
+def test_nul_bytes_do_not_reach_a_500(client: Any, database: str) -> None:
+    response = client.post("/api/auth/login", json={"email": "a\u0000@example.com", "password": "x\u0000y"})
+    assert response.status_code in (400, 401, 422)
+
+
+def test_request_id_is_generated(client: Any) -> None:
+    response = client.get("/api/nothing-here")
+    assert uuid.UUID(response.headers["x-request-id"])
+
+
+def test_malformed_incoming_request_id_is_replaced(client: Any) -> None:
+    response = client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert response.headers["x-request-id"] != "bad id\twith spaces"
+
+
+def test_cors_preflight_from_an_allowed_origin(client: Any) -> None:
+    response = client.options(
+        "/api/predictions",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "x-request-id" in response.headers
+
+
+def test_cors_refuses_other_origins(client: Any) -> None:
+    response = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_origins_come_from_settings(settings_env: Any, database: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from shared.api.app import create_app
+
+    settings_env(CORS_ORIGINS='["https://app.stockinsight.kr", "https://admin.stockinsight.kr"]')
+    with TestClient(create_app()) as client:
+        response = client.get("/api/nothing", headers={"Origin": "https://admin.stockinsight.kr"})
+    assert response.headers["access-control-allow-origin"] == "https://admin.stockinsight.kr"
+
+
+def test_openapi_documents_every_route_with_a_response_model_and_bearer_auth(client: Any) -> None:
+    spec = client.get("/api/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/auth/token"
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            success = [code for code in operation["responses"] if code.startswith("2")]
+            assert success, f"{method} {path} documents no success response"
+            for code in success:
+                if code == "204":
+                    continue
+                content = operation["responses"][code].get("content", {})
+                schema = content.get("application/json", {}).get("schema", {})
+                assert schema and schema != {}, f"{method} {path} has no response model"
