@@ -808,3 +808,17 @@ def test_env_example_loads_into_settings() -> None:
     settings = Settings(_env_file=ENV_EXAMPLE)  # type: ignore[call-arg]
     assert settings.cors_origins == ["http://localhost:3000"]
     assert settings.market_timezone == "Asia/Seoul"
+
+
+def test_cors_origins_reach_the_api_in_a_form_settings_read(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The api's CORS_ORIGINS, as CloudFormation renders it for two origins, parses to that list."""
+    origins = ["https://app.example.com", "http://localhost:3000"]
+    sub = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]["CORS_ORIGINS"]["Fn::Sub"]
+    text, variables = sub
+    joined = variables["Origins"]["Fn::Join"]
+    assert joined[1] == {"Ref": "CorsOrigins"}
+    rendered = text.replace("${Origins}", joined[0].join(origins))
+    monkeypatch.setenv("CORS_ORIGINS", rendered)
+    assert Settings(_env_file=None).cors_origins == origins  # type: ignore[call-arg]
