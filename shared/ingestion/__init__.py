@@ -1,0 +1,1 @@
+"""Crawl's jobs: KRX listing and prices, KIS quotes, Naver news, news embeddings."""

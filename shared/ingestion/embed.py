@@ -1,0 +1,113 @@
+"""The embedding outbox: pending news → embedder → Milvus, marked done only after Milvus has them.
+
+Failures are of two kinds. The vector store being down (or the embedder's service) says
+nothing about the items: they stay pending with the attempt and error recorded, however
+often it happens — a Milvus outage loses nothing. An embedder refusing the items
+themselves counts toward `embed_max_attempts`, after which they are `failed` (so one
+poison batch cannot block the queue forever). Either way the run stops at the first
+failed batch and reports failure: the next scheduled run resumes where this one stopped.
+
+pymilvus and openai are imported here, lazily, and only the embed job imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from shared.db.session import session_scope
+from shared.ingestion.options import CrawlOptions
+from shared.jobs.service import JobCounts
+from shared.llm.embeddings import Embedder, get_embedder
+from shared.news import service as news_service
+from shared.news.models import News
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddingBatchError(RuntimeError):
+    """A batch could not be embedded or stored; its items stay in the outbox."""
+
+
+class _StoreFailure(Exception):
+    pass
+
+
+def embedding_text(news: News) -> str:
+    return f"{news.title}\n{news.summary}".strip()
+
+
+def _is_item_error(exc: BaseException) -> bool:
+    """An embedder refusing these inputs (HTTP 400-class), as opposed to being unreachable."""
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in (401, 403, 408, 409, 429)
+
+
+def ingest_embeddings(*, counts: JobCounts, options: CrawlOptions, embedder: Embedder | None = None) -> dict[str, Any]:
+    from shared.stores.milvus import NewsVector, get_news_store
+
+    embedder = embedder or get_embedder()
+    timings = {"embed_seconds": 0.0, "milvus_seconds": 0.0}
+    processed = 0
+    failure: EmbeddingBatchError | None = None
+    while processed < options.embed_max_items_per_run and failure is None:
+        with session_scope() as db_session:
+            batch = news_service.claim_pending_embeddings(
+                db_session=db_session, limit=min(options.embed_batch_size, options.embed_max_items_per_run - processed)
+            )
+            if not batch:
+                break
+            ids = [news.id for news in batch]
+            processed += len(batch)
+            counts["fetched"] += len(batch)
+            codes = news_service.stock_codes_for(db_session=db_session, news_ids=ids)
+            try:
+                started = time.perf_counter()
+                embeddings = embedder.embed([embedding_text(news) for news in batch])
+                timings["embed_seconds"] += time.perf_counter() - started
+                if len(embeddings) != len(batch):
+                    raise ValueError(f"embedder returned {len(embeddings)} vectors for {len(batch)} texts")
+                vectors = [
+                    NewsVector(
+                        news_id=news.id, embedding=vector, stock_codes=codes[news.id], published_at=news.published_at
+                    )
+                    for news, vector in zip(batch, embeddings, strict=True)
+                ]
+                started = time.perf_counter()
+                try:
+                    get_news_store(embedder.name, embedder.dimension).upsert(vectors)
+                except Exception as exc:
+                    raise _StoreFailure(f"{type(exc).__name__}: {exc}") from exc
+                finally:
+                    timings["milvus_seconds"] += time.perf_counter() - started
+            except Exception as exc:
+                cause = exc.__cause__ if isinstance(exc, _StoreFailure) and exc.__cause__ else exc
+                item_error = not isinstance(exc, _StoreFailure) and _is_item_error(exc)
+                error = f"{'milvus' if isinstance(exc, _StoreFailure) else 'embedder'}: {type(cause).__name__}: {cause}"
+                failed = news_service.mark_embedding_failed(
+                    db_session=db_session,
+                    ids=ids,
+                    error=error,
+                    max_attempts=options.embed_max_attempts if item_error else None,
+                )
+                counts["failed"] += len(ids)
+                counts["gave_up"] += failed
+                log.warning(
+                    "embedding batch failed; items stay in the outbox", extra={"items": len(ids), "error": error}
+                )
+                failure = EmbeddingBatchError(f"{len(ids)} item(s) not embedded: {error}"[:1000])
+                continue
+            news_service.mark_embedded(db_session=db_session, ids=ids, model=embedder.name)
+            counts["embedded"] += len(ids)
+    with session_scope() as db_session:
+        remaining = news_service.count_pending_embeddings(db_session=db_session)
+    details = {
+        "embedder": embedder.name,
+        "dimension": embedder.dimension,
+        "pending_after": remaining,
+        **{name: round(value, 3) for name, value in timings.items()},
+    }
+    if failure is not None:
+        raise failure
+    return details
