@@ -81,6 +81,13 @@ def reset_clients() -> None:
     get_settings.cache_clear()
     reset_engine()
     reset_redis()
+    import sys
+
+    from shared.queues import reset_queue_client
+
+    reset_queue_client()
+    if "shared.llm.predictor" in sys.modules:  # only when a test already paid for importing openai
+        sys.modules["shared.llm.predictor"].openai_client.cache_clear()
     try:
         from shared.stores.milvus import reset_milvus
     except ImportError:  # pragma: no cover - pymilvus missing
@@ -183,6 +190,23 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]
     yield apply
     monkeypatch.undo()
     reset_clients()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Any]:
+    """The upstream sandbox on a free loopback port, shared by a test run (reset per use)."""
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(host="127.0.0.1", port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Any, settings_env: Callable[..., Any]) -> Any:
+    """The sandbox, reset, with every client's settings pointing at it."""
+    sandbox_server.reset()
+    settings_env(**sandbox_server.env())
+    return sandbox_server
 
 
 @pytest.fixture(scope="session")

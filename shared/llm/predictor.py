@@ -13,13 +13,13 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from openai import APIError, OpenAI
+from openai import APIConnectionError, APIError, APITimeoutError, InternalServerError, OpenAI, RateLimitError
 
 from shared.config import Settings, get_settings
 from shared.llm.prompts import load_prompt
 from shared.predictions.inputs import PredictionInput
 from shared.predictions.models import Direction, ModelConfig
-from shared.predictions.predictors import PredictionFailed, PredictionOutcome
+from shared.predictions.predictors import PredictionFailed, PredictionOutcome, TransientModelError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,13 @@ VALIDATION_ATTEMPTS = 2
 
 class InvalidModelOutput(ValueError):
     pass
+
+
+def is_transient(exc: APIError) -> bool:
+    """Rate limits, timeouts, connection errors and 5xx pass; a spent quota or a bad request does not."""
+    if isinstance(exc, RateLimitError):
+        return getattr(exc, "code", None) != "insufficient_quota"
+    return isinstance(exc, APITimeoutError | APIConnectionError | InternalServerError)
 
 
 @lru_cache(maxsize=1)
@@ -151,12 +158,15 @@ class LLMPredictor:
                 }
                 response = openai_client().chat.completions.create(**request)
             except APIError as exc:
-                cost = token_cost(self.settings, self.model_id, prompt_tokens, completion_tokens)
+                if is_transient(exc):
+                    # Outlasted the SDK's own retries: the queue retries the message later;
+                    # nothing is stored, so the redelivery predicts afresh.
+                    raise TransientModelError(f"{type(exc).__name__}: {str(exc)[:300]}") from exc
                 raise PredictionFailed(
                     f"OpenAI error: {type(exc).__name__}: {str(exc)[:300]}",
                     prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
-                    cost_usd=cost,
+                    cost_usd=token_cost(self.settings, self.model_id, prompt_tokens, completion_tokens),
                 ) from exc
             if response.usage is not None:
                 prompt_tokens += response.usage.prompt_tokens

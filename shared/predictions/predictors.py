@@ -31,6 +31,10 @@ class PredictionFailed(Exception):
         self.cost_usd = cost_usd or Decimal("0")
 
 
+class TransientModelError(RuntimeError):
+    """The model's service is unavailable for now: the message is retried, nothing is stored."""
+
+
 @dataclass(slots=True)
 class PredictionOutcome:
     direction: Direction

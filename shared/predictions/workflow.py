@@ -29,15 +29,16 @@ from shared.notifications.messages import SignalMessage
 from shared.predictions import service as prediction_service
 from shared.predictions.inputs import PredictionInput, gather_input
 from shared.predictions.models import ModelConfig, ModelKind, Prediction
-from shared.predictions.predictors import PredictionFailed, PredictionOutcome, predictor_for
+from shared.predictions.predictors import (
+    PredictionFailed,
+    PredictionOutcome,
+    TransientModelError,
+    predictor_for,
+)
 from shared.queues import send_json_messages
 from shared.stocks.models import Stock
 
 log = logging.getLogger(__name__)
-
-
-class TransientModelError(RuntimeError):
-    """The model's service is unavailable for now: the message is retried, nothing is stored."""
 
 
 class PredictWork(BaseModel):
@@ -141,23 +142,10 @@ def schedule_predictions(job: ScheduledJob, *, request_id: str | None = None) ->
 def _predict_one(model_config: ModelConfig, prediction_input: PredictionInput) -> PredictionOutcome:
     try:
         return predictor_for(model_config).predict(prediction_input)
-    except PredictionFailed:
+    except (PredictionFailed, TransientModelError):
         raise
-    except Exception as exc:
-        transient = _is_transient(exc)
-        if transient:
-            raise TransientModelError(f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # a predictor bug is stored as a failed prediction, with its reason
         raise PredictionFailed(f"{type(exc).__name__}: {str(exc)[:500]}") from exc
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Rate limits, timeouts and 5xx that outlasted the client's own retries: try the message later."""
-    cause = exc.__cause__ or exc
-    name = type(cause).__name__
-    if name in {"RateLimitError", "APITimeoutError", "APIConnectionError", "InternalServerError"}:
-        code = getattr(getattr(cause, "body", None), "get", lambda *_: None)("code")
-        return code != "insufficient_quota"
-    return False
 
 
 def predict_batch(work: PredictWork, counts: JobCounts) -> list[Prediction]:
