@@ -35,9 +35,9 @@ from sandbox.ticks import round_to_tick
 
 DATA_DIR = Path(__file__).parent / "data"
 
-# Ten large, continuously traded KOSDAQ names of early 2024 (셀트리온헬스케어 left out: it was
-# merged into 셀트리온 in January 2024 and stops trading inside the window).
-DEFAULT_KOSDAQ = ("247540", "086520", "066970", "028300", "196170", "068760", "035900", "403870",
+# Ten large KOSDAQ names that stayed on KOSDAQ through the window: 셀트리온헬스케어 is left out
+# (merged into 셀트리온 in January 2024) and so is 엘앤에프 (moved to KOSPI on 2024-01-29).
+DEFAULT_KOSDAQ = ("247540", "086520", "263750", "028300", "196170", "068760", "035900", "403870",
                   "058470", "277810")  # fmt: skip
 
 

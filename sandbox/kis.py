@@ -194,8 +194,8 @@ class KisApi:
     def _fundamentals(self, stock: Stock) -> tuple[float, float, float]:
         """Stable EPS, BPS and foreign ownership for a stock (values are illustrative)."""
         rng = random.Random(f"{self.market.seed}:{stock.code}:fundamentals")
-        anchor = self.market.bar(stock.code, stock.first_real)
-        ref = anchor.close if anchor else 10_000
+        series = self.market.series(stock.code)
+        ref = series.real_by_index[series.last_index][3]  # the latest real close
         return ref / rng.uniform(6, 35), ref / rng.uniform(0.5, 3.5), rng.uniform(3, 55)
 
     def _price_output(self, stock: Stock, bar: Bar, now: datetime) -> dict[str, str]:

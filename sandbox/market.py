@@ -22,18 +22,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from importlib import resources
+from statistics import NormalDist
 from typing import Literal
 
 from sandbox.ticks import limit_prices, round_to_tick
 from sandbox.trading_calendar import FIRST_YEAR, KST, TradingCalendar
-from sandbox.universe import Stock, Universe
+from sandbox.universe import DATA_DIR, Stock, Universe
 
 RealRow = tuple[int, int, int, int, int, int | None]  # open, high, low, close, volume, amount
 
 _MARKET_SD = 0.009  # daily sd of the shared market factor
 _IDIO_SD = {"STK": 0.014, "KSQ": 0.021, "KNX": 0.027}
 _REVERSION = 0.004  # pull of log price toward the anchor close, per day
+# Standard normal quantiles: a table lookup per step keeps walking 2,800 stocks over years fast.
+_NORMAL_TABLE: tuple[float, ...] = tuple(NormalDist().inv_cdf((i + 0.5) / 4096) for i in range(4096))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ def _parse_day(text: str) -> date:
 
 @lru_cache(maxsize=4)
 def _read_bars(filename: str) -> dict[str, dict[date, RealRow]]:
-    raw = lzma.decompress(resources.files("sandbox").joinpath(f"data/{filename}").read_bytes())
+    raw = lzma.decompress((DATA_DIR / filename).read_bytes())
     out: dict[str, dict[date, RealRow]] = {}
     for code, day, o, h, low, c, v, amount in csv.reader(io.StringIO(raw.decode("utf-8"))):
         out.setdefault(code, {})[_parse_day(day)] = (
@@ -133,7 +135,8 @@ class Market:
         self.calendar = calendar or TradingCalendar()
         self._series: dict[str, _Series] = {}
         self._lock = threading.Lock()
-        self._market_moves: dict[int, float] = {}
+        self._market_moves: list[float] = []
+        self._market_rng = random.Random(f"{seed}:market")
         self._bar_cache = lru_cache(maxsize=262_144)(self._compute_bar)
         self._path_cache = lru_cache(maxsize=4_096)(self._compute_path)
 
@@ -161,13 +164,15 @@ class Market:
         return found
 
     # ---- the walk ----------------------------------------------------------------------
-    def _market_move(self, index: int) -> float:
-        move = self._market_moves.get(index)
-        if move is None:
-            ordinal = self.calendar.day_at(index).toordinal()
-            move = random.Random(f"{self.seed}:market:{ordinal}").gauss(0.0, _MARKET_SD)
-            self._market_moves[index] = move
-        return move
+    def _market_moves_until(self, index: int) -> list[float]:
+        """Daily market-factor moves by trading-day index (one seeded stream from 2010)."""
+        moves = self._market_moves
+        if len(moves) <= index:
+            with self._lock:
+                gauss = self._market_rng.gauss
+                while len(moves) <= index:
+                    moves.append(gauss(0.0, _MARKET_SD))
+        return moves
 
     def close_value(self, code: str, index: int) -> float:
         """Unrounded close at a trading-day index (real where known)."""
@@ -180,24 +185,40 @@ class Market:
         if index > s.last_index:
             k = index - s.last_index
             if k >= len(s.fwd):
-                with s.lock:
-                    while len(s.fwd) <= k:
-                        i = s.last_index + len(s.fwd)
-                        prev = s.fwd[-1]
-                        move = s.beta * self._market_move(i) + s.idio_sd * s.fwd_rng.gauss(0.0, 1.0)
-                        move -= _REVERSION * math.log(prev / s.fwd_close)
-                        s.fwd.append(prev * math.exp(max(-0.25, min(0.25, move))))
+                self._walk(s, k, forward=True)
             return s.fwd[k]
         k = s.back_index - index
         if k >= len(s.bwd):
-            with s.lock:
-                while len(s.bwd) <= k:
-                    i = s.back_index - len(s.bwd) + 1  # the later day of the step being undone
-                    later = s.bwd[-1]
-                    move = s.beta * self._market_move(i) + s.idio_sd * s.bwd_rng.gauss(0.0, 1.0)
-                    move += _REVERSION * math.log(later / s.back_close)
-                    s.bwd.append(later / math.exp(max(-0.25, min(0.25, move))))
+            self._walk(s, k, forward=False)
         return s.bwd[k]
+
+    def _walk(self, s: _Series, k: int, *, forward: bool) -> None:
+        """Extend a walk to at least ``k`` steps from its anchor (in chunks: cheap to ask often)."""
+        with s.lock:
+            values = s.fwd if forward else s.bwd
+            have = len(values)
+            if have > k:
+                return
+            target = max(k, have + 63)
+            if forward:
+                moves = self._market_moves_until(s.last_index + target)
+            else:
+                target = min(target, s.back_index)  # index 0 is the first supported day
+                moves = self._market_moves_until(s.back_index)
+            uniform = (s.fwd_rng if forward else s.bwd_rng).random
+            table, size = _NORMAL_TABLE, len(_NORMAL_TABLE)
+            beta, sd, log, exp = s.beta, s.idio_sd, math.log, math.exp
+            anchor = s.fwd_close if forward else s.back_close
+            pull = -_REVERSION if forward else _REVERSION
+            value = values[-1]
+            for step in range(have, target + 1):
+                # forward: the move of day (last + step); backward: undo the move of day (back - step + 1)
+                day_index = s.last_index + step if forward else s.back_index - step + 1
+                z = table[int(uniform() * size)]
+                move = beta * moves[day_index] + sd * z + pull * log(value / anchor)
+                move = -0.25 if move < -0.25 else 0.25 if move > 0.25 else move
+                value = value * exp(move) if forward else value / exp(move)
+                values.append(value)
 
     # ---- bars -------------------------------------------------------------------------------
     def trades_on(self, stock: Stock, day: date) -> bool:

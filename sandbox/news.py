@@ -132,7 +132,10 @@ class Newsroom:
             title = rng.choice(vocab.WEEKEND_TITLES).format(**fields)
             description = rng.choice(vocab.WEEKEND_DESCRIPTIONS).format(**fields)
         else:
-            title = rng.choice(vocab.TITLES[tone]).format(**fields)
+            titles = vocab.TITLES[tone]
+            if when.time() < time(15, 30):  # no "closed higher" headlines before the close
+                titles = tuple(t for t in titles if "마감" not in t)
+            title = rng.choice(titles).format(**fields)
             description = rng.choice(vocab.DESCRIPTIONS[tone]).format(**fields)
         mentions: tuple[str, ...] = (stock.code,)
         if rng.random() < _MENTION_RATE:

@@ -138,19 +138,21 @@ def check_strict(schema: dict[str, Any], name: str) -> None:
     def walk(node: Any, context: tuple[str, ...]) -> None:
         if isinstance(node, dict):
             if node.get("type") == "object" or "properties" in node:
+                where = f"In context={context!r}, "
                 if node.get("additionalProperties") is not False:
                     raise SchemaError(
-                        prefix
-                        + f"In context={context!r}, 'additionalProperties' is required to be supplied and to be false."
-                    )  # noqa: E501
+                        prefix + where + "'additionalProperties' is required to be supplied and to be false."
+                    )
                 properties = node.get("properties", {})
                 required = node.get("required", [])
                 missing = [key for key in properties if key not in required]
                 if missing:
                     raise SchemaError(
                         prefix
-                        + f"In context={context!r}, 'required' is required to be supplied and to be an array including every key in properties. Missing '{missing[0]}'."
-                    )  # noqa: E501
+                        + where
+                        + "'required' is required to be supplied and to be an array including every key in "
+                        + f"properties. Missing '{missing[0]}'."
+                    )
             for key, value in node.items():
                 walk(value, (*context, key))
         elif isinstance(node, list):

@@ -51,6 +51,7 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections as they do upstream
+    disable_nagle_algorithm = True  # small writes must not wait for delayed ACKs (40 ms each)
     server: _HttpServer
 
     def do_GET(self) -> None:

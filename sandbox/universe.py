@@ -12,10 +12,11 @@ import lzma
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 UniverseName = Literal["default", "full"]
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # MKT_TP_NM (listing) -> the market as daily reports name it.
 _MARKET_NAMES = {"STK": "KOSPI", "KSQ": "KOSDAQ", "KNX": "KONEX"}
@@ -51,7 +52,7 @@ def _day(text: str) -> date | None:
 
 @cache
 def _records() -> tuple[dict[str, Any], ...]:
-    raw = resources.files("sandbox").joinpath("data/stocks.json.xz").read_bytes()
+    raw = (DATA_DIR / "stocks.json.xz").read_bytes()
     return tuple(json.loads(lzma.decompress(raw)))
 
 
