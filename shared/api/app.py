@@ -8,7 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from shared.api.errors import install_error_handlers
 from shared.api.request_id import HEADER as REQUEST_ID_HEADER
 from shared.api.request_id import RequestIdMiddleware
-from shared.api.routers import auth, dashboard, health, predictions
+from shared.api.routers import abtests, auth, dashboard, health, models, news, predictions, stocks, users
 from shared.config import get_settings
 
 API_VERSION = "1.0.0"
@@ -26,7 +26,17 @@ def create_app() -> FastAPI:
         swagger_ui_init_oauth={"clientId": "stockinsight-web"},
     )
     install_error_handlers(app)
-    for router in (health.router, auth.router, predictions.router, dashboard.router):
+    for router in (
+        health.router,
+        auth.router,
+        users.router,
+        stocks.router,
+        predictions.router,
+        dashboard.router,
+        models.router,
+        abtests.router,
+        news.router,
+    ):
         app.include_router(router)
     app.add_middleware(
         CORSMiddleware,

@@ -21,7 +21,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.abtest.service import AbTestExistsError, AbTestStateError, UnknownModelConfigError, UnknownVariantError
 from shared.api.schema_base import ApiModel
+from shared.predictions.model_configs import ModelConfigExistsError, ModelInRunningTestError
 from shared.users.login_throttle import LoginThrottled
 from shared.users.passwords import PasswordPolicyError
 from shared.users.security import InvalidTokenError
@@ -139,6 +141,12 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     WrongPasswordError: (400, "wrong_password"),
     PasswordPolicyError: (422, "password_policy"),
     InvalidTokenError: (401, "invalid_token"),
+    ModelConfigExistsError: (409, "conflict"),
+    ModelInRunningTestError: (409, "conflict"),
+    AbTestExistsError: (409, "conflict"),
+    AbTestStateError: (409, "invalid_state"),
+    UnknownModelConfigError: (404, "not_found"),
+    UnknownVariantError: (404, "not_found"),
 }
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import enum
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from shared.api.schema_base import ApiModel, Page, ReadModel, UtcDateTime
 from shared.evaluation.schemas import EvaluationRead, EvaluationSummary
 from shared.news.schemas import NewsRead
-from shared.predictions.models import Direction, PredictionStatus
+from shared.predictions.models import Direction, ModelKind, PredictionStatus
 
 
 class PredictionSort(enum.StrEnum):
@@ -90,15 +90,51 @@ class PredictionDetail(PredictionRead):
 
 # --- model configurations -------------------------------------------------------
 
+# What `shared.predictions.predictors.predictor_for` can run.
+MODEL_PROVIDERS = ("openai", "momentum", "news_sentiment", "base_rate")
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Provider = Literal["openai", "momentum", "news_sentiment", "base_rate"]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PromptVersion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
-class ModelConfigBase(ApiModel):
+
+def _kind_matches_provider(kind: ModelKind | None, provider: str | None) -> None:
+    if kind is None or provider is None:
+        return
+    if (kind == ModelKind.LLM) != (provider == "openai"):
+        raise ValueError("kind 'llm' goes with provider 'openai'; baselines use the other providers")
+
+
+class ModelConfigCreate(ApiModel):
+    name: ModelName
+    kind: ModelKind
+    provider: Provider
+    model_id: ShortText
+    prompt_version: PromptVersion | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    active: bool = True
     description: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfigCreate:
+        _kind_matches_provider(self.kind, self.provider)
+        return self
+
+
+class ModelConfigUpdate(ApiModel):
+    """Omitted fields stay as they are. Kind and provider are fixed: a new predictor is a new config."""
+
+    name: ModelName | None = None
+    model_id: ShortText | None = None
+    prompt_version: PromptVersion | None = None
+    params: dict[str, Any] | None = None
+    description: str | None = Field(default=None, max_length=2000)
 
 
 class ModelConfigPerformance(ReadModel):
     """Live performance over a trailing window, summed from daily_performance."""
 
-    window_days: int
+    days: int
     n: int
     hits: int
     hit_rate: float | None
@@ -111,7 +147,7 @@ class ModelConfigPerformance(ReadModel):
 class ModelConfigRead(ReadModel):
     id: int
     name: str
-    kind: str
+    kind: ModelKind
     provider: str
     model_id: str
     prompt_version: str | None
@@ -124,4 +160,10 @@ class ModelConfigRead(ReadModel):
 
 
 class ModelConfigWithPerformance(ModelConfigRead):
+    # Windows end at the latest date daily_performance holds for any model.
+    performance_as_of: date | None = None
     performance: list[ModelConfigPerformance] = []
+
+
+class ModelConfigPagination(Page[ModelConfigWithPerformance]):
+    pass

@@ -67,10 +67,6 @@ class UserRoleUpdate(ApiModel):
     role: Role
 
 
-class UserActiveUpdate(ApiModel):
-    active: bool
-
-
 class WatchlistItemCreate(ApiModel):
     stock_code: StockCode
 
