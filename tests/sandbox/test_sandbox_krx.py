@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
@@ -130,8 +131,8 @@ def test_listing_uses_recorded_rows(client: httpx.Client) -> None:
     assert len(everything) == 40
 
 
-def test_wrong_password_and_duplicate_login(srv: SandboxServer) -> None:
-    with httpx.Client(base_url=srv.base_url) as first, httpx.Client(base_url=srv.base_url) as second:
+def test_wrong_password_and_duplicate_login(srv: SandboxServer, open_client: Callable[..., httpx.Client]) -> None:
+    with open_client(srv.base_url) as first, open_client(srv.base_url) as second:
         bad = first.post(LOGIN, data={"mbrId": "demo", "pw": "nope"}).json()
         assert bad["_error_code"] not in ("CD001", "CD011") and bad["_error_message"]
         assert login(first)["_error_code"] == "CD001"
