@@ -125,15 +125,15 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from runner.gateway import ApiGateway
+    from runner.gateway import ApiGateway, find_docs_url
 
     template = _template(args)
     function = template.http_function()
-    gateway = ApiGateway(function, host=args.host, port=args.port)
-    print(f"serving {function.logical_id} ({function.handler_file}) at {gateway.url}", file=sys.stderr)
-    print(f"OpenAPI docs: {gateway.url}/docs   (Ctrl-C stops)", file=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        gateway.serve_forever()
+    with ApiGateway(function, host=args.host, port=args.port) as gateway:
+        print(f"serving {function.logical_id} ({function.handler_file}) at {gateway.url}", file=sys.stderr)
+        print(f"OpenAPI docs: {find_docs_url(gateway.url) or '(none found)'}   Ctrl-C stops", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            gateway.wait()
     return 0
 
 
@@ -239,7 +239,7 @@ def cmd_drain(args: argparse.Namespace) -> int:
             template,
             queues,
             function=args.function,
-            visibility_timeout=args.visibility_timeout,
+            retry_delay_seconds=args.retry_delay,
             max_rounds=args.max_rounds,
         )
     for report in reports:
@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     drain = commands.add_parser("drain", help="deliver pending SQS messages to their consumers until empty")
     drain.add_argument("--function", help=FUNCTION_CHOICES_HELP)
-    drain.add_argument("--visibility-timeout", type=int, default=1, help="seconds before a failed message returns")
+    drain.add_argument("--retry-delay", type=int, default=1, help="seconds before a failed message is visible again")
     drain.add_argument("--max-rounds", type=int, default=20)
     drain.set_defaults(handler=cmd_drain)
 

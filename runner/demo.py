@@ -365,7 +365,7 @@ def _fresh_milvus_file(state_dir: Path) -> Path:
 
 def run_demo(template: Template, options: DemoOptions) -> int:
     from runner.datastores import display_url, local_datastores, recreate_database
-    from runner.gateway import ApiGateway
+    from runner.gateway import ApiGateway, find_docs_url
     from runner.sqs import LocalAws, create_queues, queue_environment, sqs_client
     from runner.upstreams import (
         apply_environment,
@@ -432,14 +432,14 @@ def run_demo(template: Template, options: DemoOptions) -> int:
         if not options.serve:
             return 1 if run.failures else 0
 
-        gateway = ApiGateway(template.http_function(), port=options.port, access_log=False)
+        gateway = stack.enter_context(ApiGateway(template.http_function(), port=options.port, access_log=False))
         say(f"\nAPI:  {gateway.url}")
-        say(f"docs: {gateway.url}/docs")
+        say(f"docs: {find_docs_url(gateway.url) or '(no /docs found)'}")
         say(f"admin login: {ADMIN_EMAIL} / {accounts.admin_password}")
         say(f"demo user:   {DEMO_USER_EMAIL} / {accounts.demo_password}")
         say("Ctrl-C stops the API, the sandbox, moto and the embedded servers.")
         with contextlib.suppress(KeyboardInterrupt):
-            gateway.serve_forever()
+            gateway.wait()
         say("stopping ...")
     return 0
 

@@ -91,6 +91,23 @@ def gateway_response(result: Any) -> GatewayResponse:
     return GatewayResponse(status, headers, body)
 
 
+DOCS_PATHS = ("/docs", "/api/docs")
+
+
+def find_docs_url(base_url: str) -> str | None:
+    """Where the served app keeps its interactive OpenAPI docs (FastAPI's /docs, or under /api)."""
+    import httpx
+
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for path in DOCS_PATHS:
+            try:
+                if client.get(path).status_code == 200:
+                    return f"{base_url}{path}"
+            except httpx.HTTPError:
+                return None
+    return None
+
+
 def _fresh_event_loop() -> None:
     # Mangum drives the ASGI app with the thread's event loop; a worker thread has none.
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -145,13 +162,10 @@ class ApiGateway:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        """Serve in the foreground until interrupted (Ctrl-C propagates to the caller)."""
-        self._prepare()
-        try:
-            self._server.serve_forever()
-        finally:
-            self.stop()
+    def wait(self) -> None:
+        """Block while serving in the background; Ctrl-C (KeyboardInterrupt) reaches the caller."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
 
     def stop(self) -> None:
         if self._thread is not None:

@@ -6,7 +6,8 @@ messages, invoke the consumer with an SQS event, then delete what succeeded. Wit
 (an identifier that is not in the batch fails the whole batch); a handler that raises
 fails the whole batch. Failed messages become visible again, and after the queue's
 `maxReceiveCount` receives moto moves them to the dead-letter queue, as SQS does.
-Locally the visibility timeout on receive is short, so a retry comes within a second.
+Locally a failed message's visibility is cut to `retry_delay_seconds` (one second by
+default) instead of the queue's full VisibilityTimeout, so a retry comes quickly.
 """
 
 from __future__ import annotations
@@ -181,14 +182,16 @@ def failed_message_ids(response: Any, batch_ids: Iterable[str]) -> list[str] | N
     return failed
 
 
-def receive_batch(client: Any, queue: QueueRef, *, batch_size: int, visibility_timeout: int) -> list[dict[str, Any]]:
-    """Up to `batch_size` messages, in receives of at most ten (SQS's limit per call)."""
+def receive_batch(client: Any, queue: QueueRef, *, batch_size: int) -> list[dict[str, Any]]:
+    """Up to `batch_size` messages, in receives of at most ten (SQS's limit per call).
+
+    They stay invisible for the queue's VisibilityTimeout while the batch is processed.
+    """
     messages: list[dict[str, Any]] = []
     while len(messages) < batch_size:
         response = client.receive_message(
             QueueUrl=queue.url,
             MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, batch_size - len(messages)),
-            VisibilityTimeout=visibility_timeout,
             WaitTimeSeconds=0,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
@@ -206,12 +209,12 @@ def deliver_batch(
     function: FunctionSpec,
     queue: QueueRef,
     *,
-    visibility_timeout: int = 1,
+    retry_delay_seconds: int = 1,
     invoker: Invoker = _default_invoker,
     region: str = LOCAL_REGION,
 ) -> BatchOutcome | None:
     """One poll of the event source mapping: receive, invoke, delete what succeeded."""
-    messages = receive_batch(client, queue, batch_size=source.batch_size, visibility_timeout=visibility_timeout)
+    messages = receive_batch(client, queue, batch_size=source.batch_size)
     if not messages:
         return None
     ids = [message["MessageId"] for message in messages]
@@ -247,6 +250,16 @@ def deliver_batch(
                 queue.logical_id,
                 response["Failed"],
             )
+    retry = [message for message in messages if message["MessageId"] in failed_set]
+    for start in range(0, len(retry), SQS_RECEIVE_LIMIT):
+        chunk = retry[start : start + SQS_RECEIVE_LIMIT]
+        client.change_message_visibility_batch(
+            QueueUrl=queue.url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": retry_delay_seconds}
+                for index, message in enumerate(chunk)
+            ],
+        )
     return BatchOutcome(
         received=len(messages), succeeded=[message["MessageId"] for message in succeeded], failed=failed, error=error
     )
@@ -281,7 +294,7 @@ def drain_source(
     queues: Mapping[str, QueueRef],
     source: SqsEventSource,
     *,
-    visibility_timeout: int = 1,
+    retry_delay_seconds: int = 1,
     max_batches: int = 1000,
     max_seconds: float = 600.0,
     poll_interval: float = 0.1,
@@ -296,7 +309,9 @@ def drain_source(
     report = DeliveryReport(source=source.name, function=function.name, queue=source.queue)
     deadline = time.monotonic() + max_seconds
     while report.invocations < max_batches and time.monotonic() < deadline:
-        outcome = deliver_batch(client, source, function, queue, visibility_timeout=visibility_timeout, invoker=invoker)
+        outcome = deliver_batch(
+            client, source, function, queue, retry_delay_seconds=retry_delay_seconds, invoker=invoker
+        )
         if outcome is not None:
             report.invocations += 1
             report.received += outcome.received
@@ -323,7 +338,7 @@ def drain(
     queues: Mapping[str, QueueRef],
     *,
     function: str | None = None,
-    visibility_timeout: int = 1,
+    retry_delay_seconds: int = 1,
     max_rounds: int = 20,
     max_batches: int = 1000,
     invoker: Invoker = _default_invoker,
@@ -348,7 +363,7 @@ def drain(
                 template,
                 queues,
                 source,
-                visibility_timeout=visibility_timeout,
+                retry_delay_seconds=retry_delay_seconds,
                 max_batches=max_batches,
                 invoker=invoker,
             )
