@@ -3,7 +3,8 @@
 Since the 2026 "Data Marketplace" change the JSON endpoint answers ``LOGOUT`` (HTTP 400, plain
 text) unless the JSESSIONID cookie belongs to a logged-in member; sessions last one hour.
 Report values are strings with thousands separators and ``-`` for "no value", served as
-``text/html`` exactly like the real site.
+``text/html`` exactly like the real site. Reports are end-of-day: a session's prices appear
+once it has closed (15:30 KST); before that, and on holidays, the rows carry ``-``.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ class KrxDataPortal:
         for stock in self._stocks(market_id):
             if not listed_on(stock, day):
                 continue
-            bar = self.market.visible_bar(stock.code, day, now) if self.market.trades_on(stock, day) else None
+            bar = self.market.closed_bar(stock.code, day, now)
             row = {
                 "ISU_SRT_CD": stock.code,
                 "ISU_CD": stock.isin,
@@ -244,7 +245,7 @@ class KrxDataPortal:
         end = min(end, now.date())
         rows: list[dict[str, str]] = []
         for day in reversed(self.market.calendar.between(start, end)):
-            bar = self.market.visible_bar(stock.code, day, now) if self.market.trades_on(stock, day) else None
+            bar = self.market.closed_bar(stock.code, day, now)
             if bar is None:
                 continue
             fields = self._price_fields(stock, bar)

@@ -18,7 +18,6 @@ import random
 import statistics
 import threading
 from array import array
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -356,16 +355,9 @@ class Market:
         return path, run_high, run_low
 
     # ---- helpers for other modules ---------------------------------------------------------
-    def visible_bar(self, code: str, day: date, now: datetime) -> Bar | None:
-        """The bar of ``day`` as known at ``now``: None for the future, partial while open."""
-        now = now.astimezone(KST)
-        if day > now.date():
+    def closed_bar(self, code: str, day: date, now: datetime) -> Bar | None:
+        """The final bar of ``day`` if that session had closed by ``now`` (end-of-day sources)."""
+        bar = self.bar(code, day)
+        if bar is None or now.astimezone(KST) < self.calendar.session(day)[1]:
             return None
-        if day < now.date():
-            return self.bar(code, day)
-        q = self.quote(code, now)
-        # Before today's open the quote still shows the previous session: nothing for today yet.
-        return q.bar if q is not None and q.bar.day == day else None
-
-    def stocks_trading(self, stocks: Iterable[Stock], day: date) -> list[Stock]:
-        return [s for s in stocks if self.trades_on(s, day)]
+        return bar

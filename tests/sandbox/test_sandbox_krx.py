@@ -191,3 +191,16 @@ def test_open_api_errors(client: httpx.Client) -> None:
     assert wrong.status_code == 401
     unknown = client.get("/svc/apis/sto/zzz_bydd_trd", headers={"AUTH_KEY": "sandbox-krx-key"})
     assert unknown.status_code == 404 and unknown.json()["respCode"] == "404"
+
+
+def test_portal_prices_appear_at_the_close(srv: SandboxServer, client: httpx.Client) -> None:
+    srv.set_clock(datetime(2024, 1, 5, 11, 0, tzinfo=KST))
+    login(client)
+    midday = report(client, DAILY, mktId="STK", trdDd="20240105").json()["OutBlock_1"]
+    assert midday and all(row["TDD_CLSPRC"] == "-" for row in midday)
+    history = report(client, HISTORY, isuCd="KR7005930003", strtDd="20240101", endDd="20240105").json()["output"]
+    assert [row["TRD_DD"] for row in history] == ["2024/01/04", "2024/01/03", "2024/01/02"]
+    srv.set_clock(datetime(2024, 1, 5, 15, 30, tzinfo=KST))
+    login(client)
+    closed = report(client, DAILY, mktId="STK", trdDd="20240105").json()["OutBlock_1"]
+    assert next(row for row in closed if row["ISU_SRT_CD"] == "005930")["TDD_CLSPRC"] == "76,600"

@@ -19,7 +19,7 @@ NEWS = "/v1/search/news.json"
 AUTH = {"X-Naver-Client-Id": "sandbox-naver-id", "X-Naver-Client-Secret": "sandbox-naver-secret"}
 
 
-def search(client: httpx.Client, query: str, **params: object) -> httpx.Response:
+def search(client: httpx.Client, query: str, **params: str | int) -> httpx.Response:
     return client.get(NEWS, params={"query": query, **params}, headers=AUTH)
 
 
