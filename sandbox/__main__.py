@@ -37,9 +37,8 @@ def main(argv: list[str] | None = None) -> None:
         for key, value in server.env().items():
             print(f"{key}={value}", flush=True)
     try:
-        assert server._thread is not None
-        while server._thread.is_alive():
-            server._thread.join(timeout=0.5)
+        while True:
+            server.wait(0.5)  # short joins keep Ctrl-C responsive
     except KeyboardInterrupt:
         pass
     finally:

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -174,12 +174,26 @@ class SandboxServer:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        """Serve on the calling thread (the CLI)."""
-        if self._http is None:
-            self._http = _HttpServer((self.host, self._port), self)
-            self._port = int(self._http.server_address[1])
-        self._http.serve_forever(poll_interval=0.1)
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the server stops (the CLI's foreground mode)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def warm(self, *days: date) -> None:
+        """Compute every stock's prices for these days (default: the clock's last two sessions).
+
+        The first request for a far-off day walks each stock's price history there (about a
+        second for the full universe); benchmarks call this first so they time the client.
+        """
+        calendar = self.market.calendar
+        if not days:
+            today = self.clock.now().date()
+            last = calendar.on_or_before(today)
+            days = tuple(d for d in (last, calendar.previous(last) if last else None) if d is not None)
+        for day in days:
+            for stock in self.universe.stocks:
+                self.market.bar(stock.code, day)
 
     def stop(self) -> None:
         http, thread = self._http, self._thread

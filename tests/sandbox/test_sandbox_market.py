@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from sandbox.market import Market
+from sandbox.server import SandboxServer
 from sandbox.ticks import round_to_tick, tick_size
 from sandbox.trading_calendar import KST, TradingCalendar
 from sandbox.universe import Universe
@@ -140,3 +141,11 @@ def test_full_universe_has_every_stock_and_delistings() -> None:
     # 셀트리온헬스케어 merged into 셀트리온 in January 2024: no sessions after its last day.
     assert market.bar("091990", date(2024, 1, 11)) is not None
     assert market.bar("091990", date(2024, 1, 12)) is None
+
+
+def test_warm_precomputes_the_clock_sessions(srv: SandboxServer) -> None:
+    srv.set_clock(datetime(2026, 11, 25, 9, 0, tzinfo=KST))
+    srv.warm()
+    info = srv.market._bar_cache.cache_info()
+    srv.market.bar("005930", date(2026, 11, 24))
+    assert srv.market._bar_cache.cache_info().hits == info.hits + 1
