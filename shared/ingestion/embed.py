@@ -44,8 +44,25 @@ def _is_item_error(exc: BaseException) -> bool:
     return isinstance(status, int) and 400 <= status < 500 and status not in (401, 403, 408, 409, 429)
 
 
+def _upsert_vectors(embedder: Embedder, vectors: list[Any]) -> None:
+    """Upsert, reconnecting once: a client cached across an outage may hold a dead connection."""
+    from shared.stores.milvus import get_news_store, reset_milvus
+
+    try:
+        get_news_store(embedder.name, embedder.dimension).upsert(vectors)
+        return
+    except Exception as exc:
+        log.info("milvus upsert failed; reconnecting once", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        reset_milvus()
+    try:
+        get_news_store(embedder.name, embedder.dimension).upsert(vectors)
+    except Exception as exc:
+        reset_milvus()  # the next run starts from a fresh client too
+        raise _StoreFailure(f"{type(exc).__name__}: {exc}") from exc
+
+
 def ingest_embeddings(*, counts: JobCounts, options: CrawlOptions, embedder: Embedder | None = None) -> dict[str, Any]:
-    from shared.stores.milvus import NewsVector, get_news_store
+    from shared.stores.milvus import NewsVector
 
     embedder = embedder or get_embedder()
     timings = {"embed_seconds": 0.0, "milvus_seconds": 0.0}
@@ -76,9 +93,7 @@ def ingest_embeddings(*, counts: JobCounts, options: CrawlOptions, embedder: Emb
                 ]
                 started = time.perf_counter()
                 try:
-                    get_news_store(embedder.name, embedder.dimension).upsert(vectors)
-                except Exception as exc:
-                    raise _StoreFailure(f"{type(exc).__name__}: {exc}") from exc
+                    _upsert_vectors(embedder, vectors)
                 finally:
                     timings["milvus_seconds"] += time.perf_counter() - started
             except Exception as exc:

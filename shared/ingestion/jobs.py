@@ -7,7 +7,7 @@ openai with a key), which the other jobs' cold start must not pay for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.events import ScheduledJob
@@ -97,30 +97,49 @@ def run_embed(*, day: date, request_id: str | None = None, options: CrawlOptions
     )
 
 
-def run_quotes(*, day: date, request_id: str | None = None, options: CrawlOptions | None = None) -> JobResult:
-    from shared.ingestion.quotes import ingest_quotes
+def run_quotes(
+    *,
+    day: date | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    request_id: str | None = None,
+    options: CrawlOptions | None = None,
+    now: datetime | None = None,
+) -> JobResult:
+    """Intraday alerts for watched stocks on `day`, or a KIS daily-chart backfill of `start`..`end`."""
+    from shared.ingestion.quotes import backfill_daily_charts, ingest_quotes
 
     opts = options or CrawlOptions.from_settings()
+    if start is not None and end is not None:
+        return run_job(
+            function=FUNCTION,
+            job="quotes",
+            run_date=f"{start.isoformat()}..{end.isoformat()}",
+            work=lambda counts: backfill_daily_charts(counts=counts, options=opts, start=start, end=end),
+            request_id=request_id,
+        )
+    if day is None:
+        raise ValueError("run_quotes needs a day or a start/end range")
     return run_job(
         function=FUNCTION,
         job="quotes",
         run_date=day.isoformat(),
-        work=lambda counts: ingest_quotes(counts=counts, options=opts, day=day),
+        work=lambda counts: ingest_quotes(counts=counts, options=opts, day=day, now=now),
         request_id=request_id,
     )
 
 
 def run_crawl_job(job: ScheduledJob, *, request_id: str | None = None) -> JobResult:
     """Run the job an event names (see `shared.events.parse_scheduled_job`)."""
-    if job.job == "prices":
+    if job.job in ("prices", "quotes"):
+        run = run_prices if job.job == "prices" else run_quotes
         if job.is_range:
-            return run_prices(start=job.start, end=job.end, request_id=request_id)
-        return run_prices(day=job.date, request_id=request_id)
+            return run(start=job.start, end=job.end, request_id=request_id)
+        return run(day=job.date, request_id=request_id)
     runners: dict[str, Callable[..., JobResult]] = {
         "listing": run_listing,
         "news": run_news,
         "embed": run_embed,
-        "quotes": run_quotes,
     }
     if job.job not in runners:
         raise ValueError(f"unknown crawl job {job.job!r}")

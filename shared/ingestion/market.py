@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ import httpx
 from shared.db.session import session_scope
 from shared.ingestion.options import CrawlOptions
 from shared.jobs.service import JobCounts
-from shared.market_calendar import is_trading_day, previous_trading_day
+from shared.market_calendar import KST, is_trading_day, market_close_at, previous_trading_day
 from shared.sources.http import UpstreamUnavailableError
 from shared.sources.krx import KrxSource
 from shared.sources.records import ParsedBatch, RejectedRow
@@ -25,6 +25,8 @@ from shared.stocks import service as stock_service
 
 log = logging.getLogger(__name__)
 
+# After the 15:30 closing auction KRX needs a few minutes to settle the day's figures.
+SESSION_SETTLE = timedelta(minutes=10)
 # Rejected rows logged one by one per batch; the rest are only counted.
 MAX_LOGGED_REJECTS = 20
 
@@ -71,9 +73,15 @@ def ingest_prices(
     unpublished_days: list[str] = []
     failed_days: dict[str, str] = {}
     stored_days: list[str] = []
+    now = datetime.now(KST)
     for day in days:
         if not is_trading_day(day):
             counts["skipped_non_trading_day"] += 1
+            continue
+        if day == now.date() and now < market_close_at(day) + SESSION_SETTLE:
+            # KRX shows the session's live numbers until the close: not the day's bar.
+            counts["skipped_session_open"] += 1
+            log.info("trading day still in session; its bar is not final", extra={"day": day.isoformat()})
             continue
         try:
             batch = source.daily_prices(day)

@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from shared.config import Settings, get_settings
+from shared.market_calendar import previous_trading_day
 from shared.sources.http import UpstreamError, build_client, send_with_retries
 from shared.sources.records import (
     DailyPriceRecord,
@@ -50,6 +51,9 @@ BLD_DAILY_PRICES = "dbms/MDC/STAT/standard/MDCSTAT01501"
 BLD_LISTING = "dbms/MDC/STAT/standard/MDCSTAT01901"
 # pykrx treats a member session as good for an hour; renew a little before that.
 SESSION_SECONDS = 55 * 60
+
+# How many trading days back the Open API listing may be looked for (unpublished days are empty).
+LISTING_LOOKBACK_DAYS = 5
 
 LOGIN_OK = "CD001"
 LOGIN_PASSWORD_CHANGE = "CD010"
@@ -399,11 +403,20 @@ class KrxOpenApiClient:
         return batch
 
     def listing(self, day: date) -> ParsedBatch[ListingRecord]:
-        batch: ParsedBatch[ListingRecord] = ParsedBatch()
-        for market in self.markets:
-            payload = self.fetch(f"{_OPENAPI_MARKET_PREFIX[market]}_isu_base_info", day)
-            batch.extend(parse_openapi_listing(payload, market=market))
-        return batch
+        """Base info as of `day`, or of the latest published trading day before it.
+
+        The Open API publishes a day the next morning: "today's" listing is empty until then.
+        """
+        basis = day
+        for _ in range(LISTING_LOOKBACK_DAYS):
+            batch: ParsedBatch[ListingRecord] = ParsedBatch()
+            for market in self.markets:
+                payload = self.fetch(f"{_OPENAPI_MARKET_PREFIX[market]}_isu_base_info", basis)
+                batch.extend(parse_openapi_listing(payload, market=market))
+            if batch.records or batch.rejected:
+                return batch
+            basis = previous_trading_day(basis)
+        return ParsedBatch()
 
 
 def open_krx_source(*, markets: Sequence[Market], settings: Settings | None = None) -> KrxSource:
