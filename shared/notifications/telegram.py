@@ -2,12 +2,11 @@
 
 Only the notify image imports this module. python-telegram-bot (~0.3 s to import) is
 imported when the first sender is built, so runs that send nothing (no token, nothing
-pending) do not pay for it. Every send goes
-through `TelegramLimiter`, token buckets in Redis shared by every notify container
-(Telegram counts per bot, not per Lambda); a 429 pauses this sender for the
-`retry_after` Telegram gave, unless that would outlast the invocation, in which case the
-message is handed back to the queue. Errors map to outcomes the caller records:
-403 → blocked, other 4xx → failed (permanent), timeouts/5xx → retryable.
+pending) do not pay for it. Every send goes through `TelegramLimiter`, token buckets in
+Redis shared by every notify container (Telegram counts per bot, not per Lambda); a 429
+pauses this sender for the `retry_after` Telegram gave, unless that would outlast the
+invocation, in which case the message is handed back to the queue. Errors map to outcomes
+the caller records: 403 → blocked, other 4xx → failed (permanent), timeouts/5xx → retryable.
 """
 
 from __future__ import annotations
@@ -104,12 +103,15 @@ def telegram_chat_id(chat_id: str) -> int | str:
 class TelegramLimiter:
     """One bucket for the bot overall and one per chat, both in Redis.
 
-    Buckets hold a single token: Telegram's flood control counts over short windows, so
-    an even pace at the limit is safe where a burst at the limit is not.
+    The overall bucket holds a tenth of a second of sends: enough to absorb a sender waking
+    a little late (a one-token bucket loses that time for good), too little for a burst
+    Telegram's flood control would notice. A chat's bucket holds one message.
     """
 
     def __init__(self, *, overall_per_second: float, chat_per_second: float) -> None:
-        self.overall = RateLimiter("telegram:overall", rate_per_second=overall_per_second, burst=1)
+        self.overall = RateLimiter(
+            "telegram:overall", rate_per_second=overall_per_second, burst=max(1.0, overall_per_second / 10)
+        )
         self.chat_per_second = chat_per_second
 
     def for_chat(self, chat_id: str) -> RateLimiter:
@@ -195,8 +197,12 @@ class TelegramSender:
         while True:
             if self.halted_reason is not None:
                 return SendResult(SendStatus.DEFERRED, error=self.halted_reason, throttled=throttled)
-            if not await self._wait_for_pause() or not await self.limiter.wait_turn(chat_id, self.deadline):
-                return SendResult(SendStatus.DEFERRED, error="out of time before a send slot", throttled=throttled)
+            if (
+                self.deadline.seconds_left() <= 0
+                or not await self._wait_for_pause()
+                or not await self.limiter.wait_turn(chat_id, self.deadline)
+            ):
+                return SendResult(SendStatus.DEFERRED, error="out of time: back to the queue", throttled=throttled)
             try:
                 message = await self.bot.send_message(
                     chat_id=telegram_chat_id(chat_id),

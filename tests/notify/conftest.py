@@ -249,3 +249,55 @@ def score(db_session: Any) -> Callable[..., None]:
         db_session.commit()
 
     return apply
+
+
+class SandboxProcess:
+    """The sandbox in a process of its own, for throughput: in-process, it and the sender
+    share one GIL and each halves the other's speed. Same test API, over its control routes."""
+
+    def __init__(self, *, flood_control: bool = False) -> None:
+        import subprocess
+        import sys
+
+        command = [sys.executable, "-m", "sandbox", "--port", "0"]
+        if flood_control:
+            command.append("--telegram-flood-control")
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        self.base_url = self._process.stdout.readline().strip()
+        if not self.base_url.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"sandbox process did not start: {self.base_url!r}")
+
+    def _control(self, method: str, action: str) -> Any:
+        import httpx
+
+        response = httpx.request(method, f"{self.base_url}/_sandbox/{action}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    @property
+    def telegram_messages(self) -> list[dict[str, Any]]:
+        return list(self._control("GET", "telegram/messages")["messages"])
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+@pytest.fixture
+def telegram_process(settings_env: Callable[..., Any], redis_client: Any) -> Iterator[SandboxProcess]:
+    """A sandbox process (flood control off) with notify pointed at it."""
+    process = SandboxProcess()
+    try:
+        settings_env(
+            TELEGRAM_BASE_URL=process.base_url,
+            TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+            FRONTEND_BASE_URL="https://stockinsight.example",
+        )
+        yield process
+    finally:
+        process.stop()
