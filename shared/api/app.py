@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from shared.api.errors import install_error_handlers
+from shared.api.errors import add_error_schema, install_error_handlers
 from shared.api.request_id import HEADER as REQUEST_ID_HEADER
 from shared.api.request_id import RequestIdMiddleware
 from shared.api.routers import abtests, auth, dashboard, health, models, news, predictions, stocks, users
@@ -49,4 +51,17 @@ def create_app() -> FastAPI:
     )
     # Added last, so it wraps CORS and the routes: every response carries the id.
     app.add_middleware(RequestIdMiddleware)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Routes refer to the ErrorResponse schema by reference; add it when OpenAPI is built."""
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_error_schema(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

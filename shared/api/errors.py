@@ -230,6 +230,29 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
 
 
+ERROR_SCHEMA_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
 def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting the error shape for these statuses."""
-    return {status: {"model": ErrorResponse, "description": CODES.get(status, "error")} for status in status_codes}
+    """OpenAPI `responses=` entries documenting the error shape for these statuses.
+
+    A schema reference rather than `model=`: FastAPI builds a pydantic adapter per route per
+    model response, which costs cold start on every route; the schema itself is added to
+    the components once (`add_error_schema`).
+    """
+    return {
+        status: {
+            "description": CODES.get(status, "error"),
+            "content": {"application/json": {"schema": ERROR_SCHEMA_REF}},
+        }
+        for status in status_codes
+    }
+
+
+def add_error_schema(openapi_schema: dict[str, Any]) -> dict[str, Any]:
+    """Put ErrorResponse (and the ErrorDetail it uses) into the OpenAPI components."""
+    schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = openapi_schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(schema.pop("$defs", {}))
+    components["ErrorResponse"] = schema
+    return openapi_schema

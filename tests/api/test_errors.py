@@ -94,3 +94,10 @@ def test_openapi_documents_every_route_with_a_response_model_and_bearer_auth(cli
                 content = operation["responses"][code].get("content", {})
                 schema = content.get("application/json", {}).get("schema", {})
                 assert schema and schema != {}, f"{method} {path} has no response model"
+
+
+def test_error_responses_are_documented_once_by_reference(client: Any) -> None:
+    spec = client.get("/api/openapi.json").json()
+    assert spec["components"]["schemas"]["ErrorResponse"]["properties"]["error"]
+    not_found = spec["paths"]["/api/predictions/{prediction_id}"]["get"]["responses"]["404"]
+    assert not_found["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}

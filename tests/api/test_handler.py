@@ -95,3 +95,33 @@ def test_base64_encoded_form_body(
     response = invoke(event)
     assert response["statusCode"] == 200, response["body"]
     assert parse_body(response)["access_token"]
+
+
+def test_admin_write_and_cors_preflight_events(
+    invoke: Any, api_event: Any, parse_body: Any, admin_account: Any, redis_client: Any
+) -> None:
+    headers = {"Authorization": f"Bearer {admin_account.access_token}"}
+    body = {"code": "373220", "name": "LG에너지솔루션", "market": "KOSPI"}
+    created = invoke(api_event("POST", "/api/stocks", headers=headers, json_body=body))
+    assert created["statusCode"] == 201, created["body"]
+    assert parse_body(created)["code"] == "373220"
+    duplicate = invoke(api_event("POST", "/api/stocks", headers=headers, json_body=body))
+    assert duplicate["statusCode"] == 409
+    preflight = invoke(
+        api_event(
+            "OPTIONS",
+            "/api/stocks",
+            headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+        )
+    )
+    assert preflight["statusCode"] == 200
+    assert preflight["headers"]["access-control-allow-origin"] == "http://localhost:3000"
+
+
+def test_news_search_event_falls_back_without_vectors(
+    invoke: Any, api_event: Any, parse_body: Any, user_account: Any, redis_client: Any
+) -> None:
+    headers = {"Authorization": f"Bearer {user_account.access_token}"}
+    response = invoke(api_event("GET", "/api/news/search", headers=headers, query={"q": "반도체"}))
+    assert response["statusCode"] == 200, response["body"]
+    assert parse_body(response)["method"] in {"vector", "fulltext"}
