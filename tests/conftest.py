@@ -135,12 +135,29 @@ def _truncate_all() -> None:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
+def _drop_vector_collections() -> None:
+    """Vectors outlive TRUNCATE (ids restart at 1), so a test's vectors must not reach the next test."""
+    import sys
+
+    if "shared.stores.milvus" not in sys.modules:
+        return
+    milvus = sys.modules["shared.stores.milvus"]
+    try:
+        client = milvus.get_milvus_client()
+        for name in client.list_collections():
+            client.drop_collection(name)
+    except Exception as exc:  # a test that broke Milvus on purpose leaves nothing to drop
+        print(f"vector collections not dropped: {exc!r}")
+    milvus.reset_milvus()
+
+
 @pytest.fixture
 def database(migrated_database: str) -> Iterator[str]:
-    """A migrated, empty database; rows are removed after the test."""
+    """A migrated, empty database (and no news vectors); rows are removed after the test."""
     _truncate_all()
     yield migrated_database
     _truncate_all()
+    _drop_vector_collections()
 
 
 @pytest.fixture

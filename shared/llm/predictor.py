@@ -105,6 +105,8 @@ def parse_model_output(content: str | None, *, allowed_news_ids: set[int]) -> di
 
 
 class LLMPredictor:
+    uses_news = True
+
     def __init__(self, config: ModelConfig) -> None:
         settings = get_settings()
         self.settings = settings

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.market_calendar import market_open_at
 from shared.news.models import News
-from shared.news.retrieval import retrieve_for_stock
+from shared.news.retrieval import retrieve_for_stocks
 from shared.stocks.models import DailyPrice, Stock
 
 
@@ -58,6 +58,38 @@ def price_history(*, db_session: Session, code: str, until: date, limit: int) ->
     return [PricePoint(day=row[0], close=row[1], volume=row[2], change_rate=row[3]) for row in reversed(rows)]
 
 
+def gather_inputs(
+    *,
+    db_session: Session,
+    stocks: list[Stock],
+    as_of_date: date,
+    target_date: date,
+    history_days: int,
+    news_k: int,
+) -> list[PredictionInput]:
+    """Inputs for a batch of stocks; news for the whole batch comes from one retrieval."""
+    cutoff = market_open_at(target_date)
+    retrieved = retrieve_for_stocks(
+        db_session=db_session,
+        queries={stock.code: f"{stock.name} 주가 실적 전망" for stock in stocks},
+        published_before=cutoff,
+        k=news_k,
+    )
+    return [
+        PredictionInput(
+            stock_code=stock.code,
+            stock_name=stock.name,
+            as_of_date=as_of_date,
+            target_date=target_date,
+            cutoff=cutoff,
+            prices=price_history(db_session=db_session, code=stock.code, until=as_of_date, limit=history_days + 1),
+            news=[_evidence(item) for item in retrieved[stock.code].items],
+            retrieval_method=retrieved[stock.code].method,
+        )
+        for stock in stocks
+    ]
+
+
 def gather_input(
     *,
     db_session: Session,
@@ -67,25 +99,14 @@ def gather_input(
     history_days: int,
     news_k: int,
 ) -> PredictionInput:
-    cutoff = market_open_at(target_date)
-    prices = price_history(db_session=db_session, code=stock.code, until=as_of_date, limit=history_days + 1)
-    retrieved = retrieve_for_stock(
+    return gather_inputs(
         db_session=db_session,
-        stock_code=stock.code,
-        query_text=f"{stock.name} 주가 실적 전망",
-        published_before=cutoff,
-        k=news_k,
-    )
-    return PredictionInput(
-        stock_code=stock.code,
-        stock_name=stock.name,
+        stocks=[stock],
         as_of_date=as_of_date,
         target_date=target_date,
-        cutoff=cutoff,
-        prices=prices,
-        news=[_evidence(item) for item in retrieved.items],
-        retrieval_method=retrieved.method,
-    )
+        history_days=history_days,
+        news_k=news_k,
+    )[0]
 
 
 def _evidence(item: News) -> NewsEvidence:

@@ -49,6 +49,9 @@ class PredictionOutcome:
 
 
 class Predictor(Protocol):
+    # Whether the model reads news: retrieval is skipped for those that do not.
+    uses_news: bool
+
     def predict(self, prediction_input: PredictionInput) -> PredictionOutcome: ...
 
 
@@ -61,6 +64,8 @@ def direction_of(value: float, flat_band: float) -> Direction:
 
 
 class MomentumPredictor:
+    uses_news = False
+
     def __init__(self, params: dict[str, Any]) -> None:
         self.lookback = int(params.get("lookback_days", get_settings().momentum_lookback_days))
         self.flat_band = get_settings().flat_band
@@ -81,6 +86,8 @@ class MomentumPredictor:
 
 
 class NewsSentimentPredictor:
+    uses_news = True
+
     def predict(self, prediction_input: PredictionInput) -> PredictionOutcome:
         scored = [(item.news_id, sentiment_score(f"{item.title} {item.summary}")) for item in prediction_input.news]
         total = sum(score for _, score in scored)
@@ -96,6 +103,8 @@ class NewsSentimentPredictor:
 
 
 class BaseRatePredictor:
+    uses_news = False
+
     def __init__(self) -> None:
         self.flat_band = get_settings().flat_band
 

@@ -27,11 +27,12 @@ from shared.jobs.service import JobCounts, JobResult, run_job
 from shared.market_calendar import is_trading_day, previous_trading_day
 from shared.notifications.messages import SignalMessage
 from shared.predictions import service as prediction_service
-from shared.predictions.inputs import PredictionInput, gather_input
+from shared.predictions.inputs import PredictionInput, gather_inputs
 from shared.predictions.models import ModelConfig, ModelKind, Prediction
 from shared.predictions.predictors import (
     PredictionFailed,
     PredictionOutcome,
+    Predictor,
     TransientModelError,
     predictor_for,
 )
@@ -139,9 +140,9 @@ def schedule_predictions(job: ScheduledJob, *, request_id: str | None = None) ->
     return run_job(function="predict", job="run", run_date=target_date.isoformat(), work=work, request_id=request_id)
 
 
-def _predict_one(model_config: ModelConfig, prediction_input: PredictionInput) -> PredictionOutcome:
+def _predict_one(predictor: Predictor, prediction_input: PredictionInput) -> PredictionOutcome:
     try:
-        return predictor_for(model_config).predict(prediction_input)
+        return predictor.predict(prediction_input)
     except (PredictionFailed, TransientModelError):
         raise
     except Exception as exc:  # a predictor bug is stored as a failed prediction, with its reason
@@ -171,18 +172,16 @@ def predict_batch(work: PredictWork, counts: JobCounts) -> list[Prediction]:
         }
         missing = [code for code in work.stock_codes if code not in done and code not in stocks]
         counts["skipped_unknown_stock"] += len(missing)
-        inputs = [
-            gather_input(
-                db_session=db_session,
-                stock=stocks[code],
-                as_of_date=work.as_of_date,
-                target_date=work.target_date,
-                history_days=settings.price_history_days,
-                news_k=int(model_config.params.get("news_k", settings.news_top_k)),
-            )
-            for code in work.stock_codes
-            if code in stocks
-        ]
+        predictor = predictor_for(model_config)
+        news_k = int(model_config.params.get("news_k", settings.news_top_k)) if predictor.uses_news else 0
+        inputs = gather_inputs(
+            db_session=db_session,
+            stocks=[stocks[code] for code in work.stock_codes if code in stocks],
+            as_of_date=work.as_of_date,
+            target_date=work.target_date,
+            history_days=settings.price_history_days,
+            news_k=news_k,
+        )
         is_llm = model_config.kind == ModelKind.LLM
         budget_left = None
         if is_llm:
@@ -195,7 +194,9 @@ def predict_batch(work: PredictWork, counts: JobCounts) -> list[Prediction]:
         log.warning("LLM daily budget spent; skipping LLM work", extra={"target_date": str(work.target_date)})
         return []
 
-    records = _run_predictors(model_config, inputs, work, counts, concurrency=settings.llm_concurrency if is_llm else 1)
+    records = _run_predictors(
+        model_config, predictor, inputs, work, concurrency=settings.llm_concurrency if is_llm else 1
+    )
 
     with session_scope() as db_session:
         stored = prediction_service.store_predictions(db_session=db_session, records=records)
@@ -226,9 +227,9 @@ def predict_batch(work: PredictWork, counts: JobCounts) -> list[Prediction]:
 
 def _run_predictors(
     model_config: ModelConfig,
+    predictor: Predictor,
     inputs: list[PredictionInput],
     work: PredictWork,
-    counts: JobCounts,
     *,
     concurrency: int,
 ) -> list[prediction_service.PredictionRecord]:
@@ -242,7 +243,7 @@ def _run_predictors(
             prompt_version=model_config.prompt_version,
         )
         try:
-            outcome = _predict_one(model_config, prediction_input)
+            outcome = _predict_one(predictor, prediction_input)
         except PredictionFailed as failure:
             return replace(
                 base,

@@ -35,6 +35,7 @@ class NewsVector:
 class NewsHit:
     news_id: int
     score: float
+    stock_codes: tuple[str, ...] = ()
 
 
 def collection_name(embedder_name: str, dimension: int) -> str:
@@ -69,6 +70,12 @@ class NewsVectorStore:
                 index_params = self.client.prepare_index_params()
                 index_params.add_index(field_name="embedding", index_type="AUTOINDEX", metric_type="COSINE")
                 self.client.create_collection(self.collection, schema=schema, index_params=index_params)
+            else:
+                # A collection made by an earlier process is released until someone loads it;
+                # a fresh container must load it before its first search.
+                state = self.client.get_load_state(self.collection).get("state")
+                if str(state).rsplit(".", 1)[-1] != "Loaded":
+                    self.client.load_collection(self.collection)
             self._ready = True
 
     def upsert(self, vectors: list[NewsVector]) -> int:
@@ -96,22 +103,50 @@ class NewsVectorStore:
         published_before: datetime | None = None,
     ) -> list[NewsHit]:
         """Nearest news, optionally only one stock's and only what was public before a cut-off."""
+        codes = [stock_code] if stock_code is not None else None
+        return self.search_many([embedding], limit=limit, stock_codes=codes, published_before=published_before)[0]
+
+    def search_many(
+        self,
+        embeddings: list[list[float]],
+        *,
+        limit: int,
+        stock_codes: list[str] | None = None,
+        published_before: datetime | None = None,
+    ) -> list[list[NewsHit]]:
+        """One round trip for many query vectors under one filter (any of `stock_codes`).
+
+        Each call carries a fixed cost (hundreds of ms on Milvus Lite), so a batch of stocks
+        asks once; callers split the hits per stock with `NewsHit.stock_codes`.
+        """
         self.ensure_collection()
         clauses = []
-        if stock_code is not None:
-            if not stock_code.isalnum():
-                raise ValueError(f"invalid stock code {stock_code!r}")
-            clauses.append(f'array_contains(stock_codes, "{stock_code}")')
+        if stock_codes is not None:
+            invalid = [code for code in stock_codes if not code.isalnum()]
+            if invalid:
+                raise ValueError(f"invalid stock codes {invalid!r}")
+            quoted = ", ".join(f'"{code}"' for code in stock_codes)
+            clauses.append(f"array_contains_any(stock_codes, [{quoted}])")
         if published_before is not None:
             clauses.append(f"published_at < {int(published_before.timestamp())}")
         results = self.client.search(
             self.collection,
-            data=[embedding],
+            data=embeddings,
             filter=" and ".join(clauses),
             limit=limit,
-            output_fields=["published_at"],
+            output_fields=["published_at", "stock_codes"],
         )
-        return [NewsHit(news_id=int(hit["id"]), score=float(hit["distance"])) for hit in results[0]]
+        return [
+            [
+                NewsHit(
+                    news_id=int(hit["id"]),
+                    score=float(hit["distance"]),
+                    stock_codes=tuple(hit.get("entity", {}).get("stock_codes") or ()),
+                )
+                for hit in per_query
+            ]
+            for per_query in results
+        ]
 
     def count(self) -> int:
         self.ensure_collection()
