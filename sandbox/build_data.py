@@ -120,13 +120,8 @@ def build(source: Path) -> None:
         code, day = r["Code"], r["Date"].replace("-", "")
         first.setdefault(code, r)
         last[code] = r
-        bar = (
-            code,
-            day,
-            *(int(float(r[k])) for k in ("Open", "High", "Low", "Close", "Volume")),
-            int(float(r["Amount"])),
-        )
-        (default_rows if code in default_codes else full_rows).append(bar)  # type: ignore[arg-type]
+        o, h, low, c, v, amount = (int(float(r[k])) for k in ("Open", "High", "Low", "Close", "Volume", "Amount"))
+        (default_rows if code in default_codes else full_rows).append((code, day, o, h, low, c, v, amount))
 
     stocks: list[dict[str, Any]] = []
     for code in sorted(last):

@@ -12,7 +12,6 @@ import hashlib
 import math
 import random
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -165,16 +164,6 @@ class Newsroom:
                 if codes.intersection(article.mentions):
                     found[article.key] = article
         return list(found.values())
-
-    def stream(self, codes: set[str], now: datetime) -> Iterator[Article]:
-        """Articles naming ``codes`` published at or before ``now``, newest first."""
-        now = now.astimezone(KST)
-        day = now.date()
-        while day.year >= FIRST_YEAR:
-            batch = [a for a in self.mentioning(codes, day) if a.published <= now]
-            batch.sort(key=lambda a: (a.published, a.key), reverse=True)
-            yield from batch
-            day -= timedelta(days=1)
 
     def estimate_total(self, codes: set[str], now: datetime, seen: int, days_scanned: int) -> int:
         """A stable estimate of how many articles exist, as Naver reports a huge ``total``."""

@@ -111,7 +111,3 @@ class Universe:
         if market_id == "ALL":
             return self.by_name_order
         return tuple(s for s in self.by_name_order if s.market_id == market_id)
-
-    @property
-    def default_codes(self) -> frozenset[str]:
-        return frozenset(s.code for s in self.stocks if s.is_default)
