@@ -15,9 +15,11 @@ import base64
 import hashlib
 import json
 import math
+import operator
 import random
 import re
 import struct
+from array import array
 from typing import Any, Literal
 
 from sandbox import vocabulary as vocab
@@ -430,22 +432,19 @@ class OpenAiApi:
 
 def embed(text: str, size: int, model: str = "text-embedding-3-small") -> list[float]:
     """A unit vector: 30 % text-specific direction, 70 % hashed word and syllable-pair features."""
-    stream = hashlib.shake_256(_digest("embed", model, text)).digest(size)
-    dense = [b / 127.5 - 1.0 for b in stream]
-    norm = math.sqrt(sum(x * x for x in dense)) or 1.0
-    vector = [0.3 * x / norm for x in dense]
-    features: list[str] = []
+    dense = array("b", hashlib.shake_256(_digest("embed", model, text)).digest(size))
+    weight = 0.3 / (math.sqrt(sum(map(operator.mul, dense, dense))) or 1.0)
+    vector = [weight * x for x in dense]
+    sparse: dict[int, float] = {}
     for word in _WORD_RE.findall(text.lower()):
-        features.append(word)
-        features.extend(word[i : i + 2] for i in range(len(word) - 1))
-    if features:
-        sparse = [0.0] * size
-        for feature in features:
+        for feature in (word, *(word[i : i + 2] for i in range(len(word) - 1))):
             h = hashlib.blake2b(feature.encode(), digest_size=16).digest()
-            for j in range(4):
-                index = int.from_bytes(h[4 * j : 4 * j + 3], "big") % size
-                sparse[index] += 1.0 if h[4 * j + 3] & 1 else -1.0
-        s_norm = math.sqrt(sum(x * x for x in sparse)) or 1.0
-        vector = [v + 0.7 * x / s_norm for v, x in zip(vector, sparse, strict=True)]
-    total = math.sqrt(sum(x * x for x in vector)) or 1.0
+            for j in range(0, 16, 4):
+                index = int.from_bytes(h[j : j + 3], "big") % size
+                sparse[index] = sparse.get(index, 0.0) + (1.0 if h[j + 3] & 1 else -1.0)
+    sparse_norm = math.sqrt(sum(v * v for v in sparse.values()))
+    if sparse_norm:
+        for index, value in sparse.items():
+            vector[index] += 0.7 * value / sparse_norm
+    total = math.sqrt(sum(map(operator.mul, vector, vector))) or 1.0
     return [x / total for x in vector]
