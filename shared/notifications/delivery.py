@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from shared.config import Settings, get_settings
 from shared.db.session import session_scope
-from shared.events import ScheduledJob
+from shared.events import InvalidEventError, ScheduledJob
 from shared.jobs.models import JobStatus
 from shared.jobs.service import JobCounts, JobResult, run_job
 from shared.market_calendar import today_kst
@@ -333,10 +333,14 @@ def _deadline(remaining_ms: Callable[[], int] | None, settings: Settings) -> Dea
 
 
 def is_sqs_event(event: Mapping[str, Any]) -> bool:
+    """An SQS batch; any other `Records` event (S3, SNS, …) is refused rather than taken for a schedule."""
     records = event.get("Records") if isinstance(event, Mapping) else None
-    return bool(records) and all(
-        isinstance(record, Mapping) and record.get("eventSource") == "aws:sqs" for record in records or []
-    )
+    if not records:
+        return False
+    sources = {record.get("eventSource") if isinstance(record, Mapping) else None for record in records}
+    if sources != {"aws:sqs"}:
+        raise InvalidEventError(f"notify takes SQS batches or schedules, not records from {sorted(map(str, sources))}")
+    return True
 
 
 def deliver_queue_batch(

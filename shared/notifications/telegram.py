@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # After this many transient failures in a row the API is taken to be down: the rest of the
 # invocation's messages go back to the queue instead of each waiting out a timeout.
 CONSECUTIVE_FAILURES_TO_HALT = 5
+# Telegram's guidance for groups, on top of the per-chat pace (bots FAQ).
+GROUP_MESSAGES_PER_MINUTE = 20
 _NUMERIC_CHAT_ID = re.compile(r"-?\d+")
 
 
@@ -115,7 +117,10 @@ class TelegramLimiter:
         self.chat_per_second = chat_per_second
 
     def for_chat(self, chat_id: str) -> RateLimiter:
-        return RateLimiter(f"telegram:chat:{chat_id}", rate_per_second=self.chat_per_second, burst=1)
+        rate = self.chat_per_second
+        if chat_id.startswith(("-", "@")):  # groups and channels (the broadcast chat): ~20 a minute
+            rate = min(rate, GROUP_MESSAGES_PER_MINUTE / 60)
+        return RateLimiter(f"telegram:chat:{chat_id}", rate_per_second=rate, burst=1)
 
     async def wait_turn(self, chat_id: str, deadline: Deadline) -> bool:
         """Wait for a send slot; False when it would not come before the deadline."""

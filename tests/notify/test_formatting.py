@@ -176,3 +176,13 @@ def test_chat_ids_are_numbers_unless_a_channel_name() -> None:
     assert telegram_chat_id("123") == 123
     assert telegram_chat_id("-1001234567890") == -1001234567890
     assert telegram_chat_id("@stockinsight") == "@stockinsight"
+
+
+def test_groups_and_channels_are_paced_slower_than_private_chats() -> None:
+    from shared.notifications.telegram import TelegramLimiter
+
+    limiter = TelegramLimiter(overall_per_second=30, chat_per_second=1)
+    assert limiter.for_chat("1001").rate == 1
+    assert limiter.for_chat("-1001234567890").rate == pytest.approx(20 / 60)
+    assert limiter.for_chat("@stockinsight").rate == pytest.approx(20 / 60)
+    assert limiter.overall.rate == 30 and limiter.overall.capacity == 3

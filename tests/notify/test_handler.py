@@ -105,6 +105,14 @@ def test_daily_summary_without_token_records_what_it_would_send(
     assert statuses == {NotificationStatus.SKIPPED_NO_TOKEN}
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics")
 def test_unknown_job_is_a_clear_error(lambda_context: Any, database: Any) -> None:
     with pytest.raises(InvalidEventError, match="unknown job 'send_everything'"):
         lambda_handler({"job": "send_everything"}, lambda_context)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")
+def test_records_from_another_source_are_refused(lambda_context: Any, database: Any) -> None:
+    event = {"Records": [{"eventSource": "aws:s3", "s3": {}}]}
+    with pytest.raises(InvalidEventError, match="not records from"):
+        lambda_handler(event, lambda_context)
