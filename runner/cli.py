@@ -129,7 +129,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     template = _template(args)
     function = template.http_function()
-    with ApiGateway(function, host=args.host, port=args.port) as gateway:
+    try:
+        gateway = ApiGateway(function, host=args.host, port=args.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    with gateway:
         print(f"serving {function.logical_id} ({function.handler_file}) at {gateway.url}", file=sys.stderr)
         print(f"OpenAPI docs: {find_docs_url(gateway.url) or '(none found)'}   Ctrl-C stops", file=sys.stderr)
         with contextlib.suppress(KeyboardInterrupt):

@@ -96,11 +96,11 @@ class EmbeddedPostgres:
         self.url = ""
 
     def start(self) -> EmbeddedPostgres:
-        from pgserver import get_server  # type: ignore[attr-defined]
-
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset in containers
+            from pgserver import get_server  # type: ignore[attr-defined]
+
             self._server = get_server(self.pgdata, cleanup_mode="stop")
         info = self._server.get_postmaster_info()
         socket = f"{info.socket_dir}/.s.PGSQL.{info.port}"

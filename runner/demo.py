@@ -16,6 +16,7 @@ import datetime as dt
 import secrets
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,8 @@ from typing import Any, TextIO
 from runner.template import Template
 
 DEMO_DATABASE = "stockinsight_demo"
-ADMIN_EMAIL = "admin@stockinsight.local"
-DEMO_USER_EMAIL = "demo@stockinsight.local"
+ADMIN_EMAIL = "admin@stockinsight.example"  # .local is refused by email validation
+DEMO_USER_EMAIL = "demo@stockinsight.example"
 DEMO_USER_CHAT_ID = "700000001"
 # Large caps in the sandbox's default universe.
 DEMO_WATCHLIST = ("005930", "000660", "035420", "035720", "373220")
@@ -131,7 +132,7 @@ def replay_plan(template: Template, options: DemoOptions) -> list[Action]:
     if backfill is not None:
         start, end = backfill
         event = _job_event(template, "crawl", "prices", start=start.isoformat(), end=end.isoformat())
-        actions.append(Invoke("crawl", event, f"crawl prices {start:%m-%d}..{end:%m-%d}"))
+        actions.append(Invoke("crawl", event, "crawl prices backfill"))
     for day in days:
         on_day = {"date": day.isoformat()}
         actions += [
@@ -180,7 +181,7 @@ def describe_plan(template: Template, options: DemoOptions) -> str:
 # --------------------------------------------------------------------------- run
 
 
-def _summarize(result: Any, limit: int = 110) -> tuple[str, str]:
+def _summarize(result: Any, limit: int = 160) -> tuple[str, str]:
     """(status, "name=count ...") from a job result (JobResult.as_dict and friends)."""
     if not isinstance(result, Mapping):
         return "ok", str(result)[:limit]
@@ -356,10 +357,15 @@ def _function_output(log_path: Path) -> Iterator[TextIO]:
 
 
 def _fresh_milvus_file(state_dir: Path) -> Path:
+    """The previous run's vectors belong to news ids of a database that no longer exists."""
+    import shutil
+
     path = state_dir / "milvus.db"
     for stale in (path, state_dir / ".milvus.db.lock"):
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
+        if stale.is_dir():  # Milvus Lite 2.5 keeps a directory under the file name
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
     return path
 
 
@@ -378,7 +384,18 @@ def run_demo(template: Template, options: DemoOptions) -> int:
 
     state_dir = options.state_dir.resolve()
     actions = replay_plan(template, options)
+    # Powertools warns on every invocation that records no metric; the console is the table.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     with contextlib.ExitStack() as stack:
+        gateway: ApiGateway | None = None
+        if options.serve:
+            # Claim the port first: a port in use should fail now, not after the replay.
+            try:
+                gateway = ApiGateway(template.http_function(), port=options.port, access_log=False)
+            except OSError as exc:
+                print(f"cannot serve on port {options.port}: {exc.strerror or exc}", file=sys.stderr)
+                return 2
+            stack.callback(gateway.stop)
         console = stack.enter_context(_function_output(state_dir / FUNCTION_LOG_NAME))
 
         def say(line: str) -> None:
@@ -429,10 +446,10 @@ def run_demo(template: Template, options: DemoOptions) -> int:
         for failure in run.failures:
             say(f"  ! {failure}")
         say(f"setup + replay took {time.perf_counter() - began:.0f}s")
-        if not options.serve:
+        if gateway is None:
             return 1 if run.failures else 0
 
-        gateway = stack.enter_context(ApiGateway(template.http_function(), port=options.port, access_log=False))
+        gateway.start()
         say(f"\nAPI:  {gateway.url}")
         say(f"docs: {find_docs_url(gateway.url) or '(no /docs found)'}")
         say(f"admin login: {ADMIN_EMAIL} / {accounts.admin_password}")

@@ -205,6 +205,18 @@ def test_demo_dry_run_prints_the_replay_plan(run: Run, repo_root: Path) -> None:
     assert "serve the API" not in out
 
 
+def test_serve_refuses_a_port_in_use(run: Run) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run("serve", "--port", str(port))
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+
+
 def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "stockinsight"
     if not script.exists():
