@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import tzinfo
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values that mean "someone copied the example file and forgot to set a real secret".
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret-change-me"})
@@ -26,6 +26,9 @@ PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-sec
 # Settings whose values are secrets: what SSM / Secrets Manager may provide.
 SECRET_FIELDS = (
     "database_url",
+    "krx_id",
+    "naver_client_id",
+    "milvus_token",
     "openai_api_key",
     "krx_auth_key",
     "krx_pw",
@@ -50,6 +53,8 @@ class Settings(BaseSettings):
 
     # --- data stores -------------------------------------------------------
     database_url: SecretStr = SecretStr("postgresql+pg8000://postgres@127.0.0.1:5432/stockinsight")
+    # An RDS Proxy endpoint: when set, it replaces the host of DATABASE_URL.
+    database_host: str | None = None
     # Lambdas scale out: one tiny pool per container keeps Postgres alive (DESIGN §6).
     db_pool_size: int = Field(default=2, ge=1, le=20)
     db_statement_timeout_ms: int = 30_000
@@ -109,7 +114,8 @@ class Settings(BaseSettings):
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
-    cors_origins: list[str] = ["http://localhost:3000"]
+    # Comma-separated or a JSON list: "https://a.example,https://b.example".
+    cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
     frontend_base_url: str = "http://localhost:3000"
     login_attempts_per_window: int = 5
     login_window_seconds: int = 300
@@ -140,8 +146,11 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.startswith("["):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
         return value
 
     @property
@@ -203,7 +212,9 @@ def get_settings() -> Settings:
     settings = Settings()
     secrets = _secrets_from_aws(settings)
     if secrets:
-        settings = settings.model_copy(update={key: SecretStr(str(value)) for key, value in secrets.items()})
+        # Init arguments outrank the environment, and pydantic types each value for its field.
+        overrides: dict[str, Any] = {key: str(value) for key, value in secrets.items()}
+        settings = Settings(**overrides)
     return settings
 
 

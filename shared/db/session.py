@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import get_settings
@@ -19,7 +20,9 @@ from shared.config import get_settings
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
     settings = get_settings()
-    url = settings.require("database_url")
+    url = make_url(settings.require("database_url"))
+    if settings.database_host:
+        url = url.set(host=settings.database_host)
     return create_engine(
         url,
         pool_size=settings.db_pool_size,

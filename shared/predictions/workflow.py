@@ -8,6 +8,7 @@ any batch can run anywhere, in any order, twice.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -293,20 +294,31 @@ def _queue_signals(signals: list[SignalMessage], counts: JobCounts) -> None:
 
 
 def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """SQS batch: each record is one `PredictWork`; failures are reported per record."""
+    """SQS batch: each record is one `PredictWork`; failures are reported per record.
+
+    A record is claimed with a Redis lock on its message id while it is worked on, so a
+    duplicate delivery running at the same moment (SQS is at-least-once) fails and comes
+    back later instead of paying for the same model calls twice.
+    """
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+    from shared.stores.redis import exclusive_lock
+
     processor = BatchProcessor(event_type=EventType.SQS)
     records = event.get("Records", [])
-    first_id = str(records[0].get("messageId", "-")) if records else "-"
     run_date = _target_date_of(records[0].get("body", "")) if records else None
+    request_id = getattr(context, "aws_request_id", None)
     outcome: dict[str, Any] = {}
 
     def work(counts: JobCounts) -> dict[str, Any]:
         def record_handler(record: SQSRecord) -> None:
             batch = PredictWork.model_validate_json(record.body)
-            predict_batch(batch, counts)
+            with exclusive_lock(f"predict:message:{record.message_id}", ttl_seconds=900) as claimed:
+                if not claimed:
+                    counts["records_in_progress_elsewhere"] += 1
+                    raise RuntimeError(f"message {record.message_id} is being processed by another invocation")
+                predict_batch(batch, counts)
 
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
@@ -316,15 +328,15 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
         outcome.update(response)
         return {}
 
-    # One job_runs row per delivered batch; the lock is keyed by its first message so that
-    # different batches run concurrently while a duplicate delivery of one batch does not.
+    # One job_runs row per invocation. Its lock is keyed by the invocation, never contended:
+    # a skipped run would report its whole batch as processed.
     run_job(
         function="predict",
         job="work",
         run_date=run_date,
         work=work,
-        request_id=getattr(context, "aws_request_id", None),
-        lock_key=first_id,
+        request_id=request_id,
+        lock_key=request_id or uuid.uuid4().hex,
     )
     return {"batchItemFailures": outcome.get("batchItemFailures", [])}
 

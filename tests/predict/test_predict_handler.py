@@ -169,3 +169,25 @@ def test_unknown_job_is_a_clear_error(lambda_context: Any) -> None:
 
     with pytest.raises(InvalidEventError, match="unknown job 'prices'"):
         _handler()({"job": "prices"}, lambda_context)
+
+
+def test_a_message_claimed_by_another_invocation_is_retried_not_dropped(
+    queues: dict[str, str],
+    seed_market: Callable[..., Any],
+    db_session: Any,
+    redis_client: Any,
+    lambda_context: Any,
+    load_event: Callable[..., dict[str, Any]],
+) -> None:
+    from shared.stores.redis import exclusive_lock
+
+    seed_market()
+    handler = _handler()
+    handler(load_event("predict_run"), lambda_context)
+    messages = _receive_all(queues["predict"])
+    busy = messages[0]["MessageId"]
+    with exclusive_lock(f"predict:message:{busy}", ttl_seconds=60) as held:
+        assert held
+        response = handler(_sqs_event(messages, queues["predict"]), lambda_context)
+    assert response == {"batchItemFailures": [{"itemIdentifier": busy}]}
+    assert db_session.scalar(select(func.count()).select_from(Prediction)) == 6  # the other two batches
