@@ -21,7 +21,6 @@ from shared.ingestion.options import CrawlOptions
 from shared.jobs.service import JobCounts
 from shared.llm.embeddings import Embedder, get_embedder
 from shared.news import service as news_service
-from shared.news.models import News
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +31,6 @@ class EmbeddingBatchError(RuntimeError):
 
 class _StoreFailure(Exception):
     pass
-
-
-def embedding_text(news: News) -> str:
-    return f"{news.title}\n{news.summary}".strip()
 
 
 def _is_item_error(exc: BaseException) -> bool:
@@ -75,21 +70,23 @@ def ingest_embeddings(*, counts: JobCounts, options: CrawlOptions, embedder: Emb
             )
             if not batch:
                 break
-            ids = [news.id for news in batch]
+            ids = [item.news_id for item in batch]
             processed += len(batch)
             counts["fetched"] += len(batch)
-            codes = news_service.stock_codes_for(db_session=db_session, news_ids=ids)
             try:
                 started = time.perf_counter()
-                embeddings = embedder.embed([embedding_text(news) for news in batch])
+                embeddings = embedder.embed([item.text for item in batch])
                 timings["embed_seconds"] += time.perf_counter() - started
                 if len(embeddings) != len(batch):
                     raise ValueError(f"embedder returned {len(embeddings)} vectors for {len(batch)} texts")
                 vectors = [
                     NewsVector(
-                        news_id=news.id, embedding=vector, stock_codes=codes[news.id], published_at=news.published_at
+                        news_id=item.news_id,
+                        embedding=vector,
+                        stock_codes=item.stock_codes,
+                        published_at=item.published_at,
                     )
-                    for news, vector in zip(batch, embeddings, strict=True)
+                    for item, vector in zip(batch, embeddings, strict=True)
                 ]
                 started = time.perf_counter()
                 try:

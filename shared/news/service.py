@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -107,16 +108,42 @@ def link_stocks(*, db_session: Session, links: Iterable[tuple[int, str]]) -> int
 # --- embedding outbox -------------------------------------------------------------
 
 
-def claim_pending_embeddings(*, db_session: Session, limit: int) -> list[News]:
-    """The oldest pending items, locked for this transaction so a concurrent run takes others."""
+@dataclass(frozen=True, slots=True)
+class PendingEmbedding:
+    news_id: int
+    title: str
+    summary: str
+    published_at: datetime
+    stock_codes: list[str]
+
+    @property
+    def text(self) -> str:
+        """What gets embedded: the headline and the snippet."""
+        return f"{self.title}\n{self.summary}".strip()
+
+
+def claim_pending_embeddings(*, db_session: Session, limit: int) -> list[PendingEmbedding]:
+    """The oldest pending items with their stock codes, in one round trip, locked for this
+    transaction (`SKIP LOCKED`: a concurrent run takes the next ones instead of waiting).
+    """
+    codes = (
+        select(func.array_agg(aggregate_order_by(NewsStock.stock_code, NewsStock.stock_code)))
+        .where(NewsStock.news_id == News.id)
+        .scalar_subquery()
+    )
     query = (
-        select(News)
+        select(News.id, News.title, News.summary, News.published_at, codes)
         .where(News.embedding_status == EmbeddingStatus.PENDING)
         .order_by(News.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=News)
     )
-    return list(db_session.scalars(query))
+    return [
+        PendingEmbedding(
+            news_id=row[0], title=row[1], summary=row[2], published_at=row[3], stock_codes=list(row[4] or [])
+        )
+        for row in db_session.execute(query)
+    ]
 
 
 def count_pending_embeddings(*, db_session: Session) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Float,
     Select,
     String,
+    Text,
     bindparam,
     cast,
     func,
@@ -188,12 +189,30 @@ _STOCK_TYPES: dict[str, TypeEngine[Any]] = {
 }
 
 
+def _array_literal(values: Iterable[Any]) -> str:
+    """A Postgres array literal (`{"005930","000660",NULL}`): one text parameter per column.
+
+    pg8000 converts list parameters element by element (a Python call per value); for a
+    whole market day that costs more than the upsert itself, so the batch travels as text
+    and Postgres parses it. Every element is quoted, so names with commas, quotes, braces
+    or backslashes survive.
+    """
+    parts = []
+    for value in values:
+        if value is None:
+            parts.append("NULL")
+            continue
+        text = value.isoformat() if isinstance(value, date) else str(value)
+        parts.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
+
+
 def _unnest(types: Mapping[str, TypeEngine[Any]], rows: Sequence[Mapping[str, Any]]) -> Select[Any]:
-    """`SELECT * FROM unnest(:col1[], :col2[], …)`: a whole batch as one statement with one parameter
-    per column (not per value) — an order of magnitude faster than multi-row VALUES through pg8000.
+    """`SELECT * FROM unnest(:col1::type[], :col2::type[], …)`: a whole batch as one statement with one
+    parameter per column (not per value) — an order of magnitude faster than multi-row VALUES.
     """
     arrays = [
-        cast(bindparam(f"{name}_values", [row[name] for row in rows], type_=ARRAY(sql_type)), ARRAY(sql_type))
+        cast(bindparam(f"{name}_values", _array_literal(row[name] for row in rows), type_=Text()), ARRAY(sql_type))
         for name, sql_type in types.items()
     ]
     derived = func.unnest(*arrays).table_valued(*types).render_derived()

@@ -74,3 +74,18 @@ def test_price_history_and_closes(db_session: Session) -> None:
 def test_upsert_of_nothing_is_a_no_op(db_session: Session) -> None:
     assert stock_service.upsert_daily_prices(db_session=db_session, records=[]) == stock_service.UpsertCounts()
     assert stock_service.ensure_stocks(db_session=db_session, records=[]) == 0
+
+
+def test_names_with_array_syntax_survive_the_bulk_path(db_session: Session) -> None:
+    from shared.sources.records import ListingRecord
+
+    names = ['따옴표"회사', "쉼표,회사", "역슬래시\\회사", "{중괄호}", "NULL", " 공백 "]
+    records = [
+        ListingRecord(code=f"90000{i}", name=name, market=Market.KOSDAQ, sector=None, isin=None, listed_on=None)
+        for i, name in enumerate(names)
+    ]
+    counts = stock_service.upsert_listing(db_session=db_session, records=records)
+    db_session.commit()
+    assert counts.inserted == len(names)
+    stored = {s.code: s.name for s in stock_service.list_active(db_session=db_session)}
+    assert [stored[f"90000{i}"] for i in range(len(names))] == names
