@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, select, text, update
+from sqlalchemy import String, case, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -205,19 +205,8 @@ def record_outcomes(*, db_session: Session, outcomes: Sequence[NotificationOutco
 
 def disable_chat(*, db_session: Session, chat_id: str) -> int:
     """The chat blocked the bot: its users stop getting notifications. Returns users changed."""
-    try:
-        from shared.users import service as user_service
-    except ImportError:
-        # TEMPORARY: shared.users.service builds pydantic schemas with EmailStr at import, and
-        # email-validator is only in the api image. Until that import is lazy there (or the
-        # notify extra gains email-validator), do the users service's UPDATE here.
-        result = db_session.execute(
-            update(User)
-            .where(User.telegram_chat_id == chat_id, User.notifications_enabled.is_(True))
-            .values(notifications_enabled=False)
-        )
-        db_session.commit()
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    from shared.users import service as user_service
+
     return user_service.disable_telegram_notifications(db_session=db_session, chat_id=chat_id)
 
 
