@@ -225,33 +225,3 @@ def test_a_summary_run_out_of_time_fails_and_its_retry_sends_only_the_rest(
     assert result.counts["sent"] == 2 and result.counts["skipped"] == 1
     chats = sorted(str(message["chat_id"]) for message in telegram.telegram_messages)
     assert chats == ["1001", "1002", "1003"]
-
-
-def test_blocking_disables_the_chat_even_where_the_users_service_cannot_be_imported(
-    telegram: Any,
-    seed: Callable[..., Any],
-    sqs_event: Callable[..., Any],
-    bodies: Any,
-    db_session: Any,
-    monkeypatch: Any,
-) -> None:
-    import sys
-
-    from shared.users.models import User
-
-    seeded = seed()
-    alice = db_session.get(User, seeded.users["alice"])
-    alice.telegram_chat_id = "1009"  # the sandbox answers 403 for this chat
-    db_session.commit()
-    # As in the notify image, where the users service's schemas (EmailStr) cannot load.
-    monkeypatch.setitem(sys.modules, "shared.users.service", None)
-
-    deliver_queue_batch(sqs_event(bodies.signal(seeded.prediction_ids["005930:gpt-4o-v1"])))
-
-    db_session.expire_all()
-    assert db_session.get(User, seeded.users["alice"]).notifications_enabled is False
-    assert db_session.get(User, seeded.users["bob"]).notifications_enabled is True
-    assert {row.chat_id: row.status for row in _rows(db_session)} == {
-        "1009": NotificationStatus.BLOCKED,
-        "1002": NotificationStatus.SENT,
-    }
