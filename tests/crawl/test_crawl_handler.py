@@ -100,3 +100,13 @@ def test_unknown_job_is_a_clear_error(
 ) -> None:
     with pytest.raises(InvalidEventError, match="unknown job 'predict'"):
         handler(load_event("crawl_prices", job="predict"), lambda_context)
+
+
+def test_listing_and_news_events_through_the_sandbox(
+    sandbox: Any, handler: Callable[..., Any], load_event: Callable[..., Any], lambda_context: Any, db_session: Session
+) -> None:
+    listing = handler(load_event("crawl_listing"), lambda_context)
+    assert listing["status"] == "succeeded" and listing["counts"]["inserted"] == 40
+    news = handler(load_event("crawl_news"), lambda_context)
+    assert news["status"] == "succeeded" and news["counts"]["inserted"] > 0
+    assert news["stocks"] == news["of_stocks"]
