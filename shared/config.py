@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     naver_client_secret: SecretStr | None = None
     naver_daily_quota: int = 25_000
     news_pages_per_stock: int = 3
+    news_max_stocks: int = 300  # Naver queries per run: one stock each, within the daily quota
+    naver_requests_per_second: float = 10.0
+    crawl_include_konex: bool = False
+    embed_batch_size: int = Field(default=64, ge=1, le=2048)
+    embed_max_attempts: int = 5
+    embed_max_items_per_run: int = 20_000
+    quote_alert_thresholds: tuple[float, ...] = (3.0, 5.0)  # intraday change, percent
+    kis_token_refresh_margin_seconds: int = 600
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
     openai_chat_model: str = "gpt-4o"

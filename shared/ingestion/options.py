@@ -1,21 +1,11 @@
-"""Crawl knobs that `shared/config.py` does not define (yet), read in one place.
-
-Each is looked up on the settings first, so once config.py gains the field (same name,
-e.g. `CRAWL_INCLUDE_KONEX` in the environment) it takes over from the default here.
-"""
+"""The crawl jobs' knobs, gathered from the settings once per run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from shared.config import Settings, get_settings
 from shared.stocks.models import Market
-
-
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    value = getattr(settings, name, None)
-    return default if value is None else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,22 +31,13 @@ class CrawlOptions:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> CrawlOptions:
         settings = settings or get_settings()
-        defaults = cls()
         return cls(
-            include_konex=bool(_setting(settings, "crawl_include_konex", defaults.include_konex)),
-            news_max_stocks=int(_setting(settings, "news_max_stocks", defaults.news_max_stocks)),
-            news_requests_per_second=float(
-                _setting(settings, "naver_requests_per_second", defaults.news_requests_per_second)
-            ),
-            embed_batch_size=int(_setting(settings, "embed_batch_size", defaults.embed_batch_size)),
-            embed_max_attempts=int(_setting(settings, "embed_max_attempts", defaults.embed_max_attempts)),
-            embed_max_items_per_run=int(
-                _setting(settings, "embed_max_items_per_run", defaults.embed_max_items_per_run)
-            ),
-            quote_alert_thresholds=tuple(
-                sorted(float(t) for t in _setting(settings, "quote_alert_thresholds", defaults.quote_alert_thresholds))
-            ),
-            kis_token_refresh_margin_seconds=int(
-                _setting(settings, "kis_token_refresh_margin_seconds", defaults.kis_token_refresh_margin_seconds)
-            ),
+            include_konex=settings.crawl_include_konex,
+            news_max_stocks=settings.news_max_stocks,
+            news_requests_per_second=settings.naver_requests_per_second,
+            embed_batch_size=settings.embed_batch_size,
+            embed_max_attempts=settings.embed_max_attempts,
+            embed_max_items_per_run=settings.embed_max_items_per_run,
+            quote_alert_thresholds=tuple(sorted(settings.quote_alert_thresholds)),
+            kis_token_refresh_margin_seconds=settings.kis_token_refresh_margin_seconds,
         )
