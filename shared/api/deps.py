@@ -6,11 +6,12 @@ user), `AdminUser` / `dependencies=[Depends(require_admin)]` (admins only).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -29,17 +30,30 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT")
 
 
-def get_db_session() -> Iterator[Session]:
-    """One session per request; rolled back on error, committed before the response is sent."""
+def _finish(session: Session, *, succeeded: bool) -> None:
+    try:
+        if succeeded:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_db_session() -> AsyncIterator[Session]:
+    """One session per request; rolled back on error, committed before the response is sent.
+
+    Async on purpose: opening a session does no I/O, and every hop to the threadpool costs
+    a thread handoff (under Mangum, a new worker thread per invocation). The blocking end of
+    the unit of work runs in the threadpool, in one hop.
+    """
     session = get_sessionmaker()()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(_finish, session, succeeded=False)
         raise
-    finally:
-        session.close()
+    await run_in_threadpool(_finish, session, succeeded=True)
 
 
 # scope="function": commit happens before the response leaves, so a 2xx means it is saved.
@@ -78,7 +92,8 @@ class PageParams:
     offset: int
 
 
-def pagination(
+# The dependencies below do no I/O: async, so they run on the loop without a thread hop.
+async def pagination(
     limit: Annotated[int, Query(ge=1, description="page size; capped at the server's page_limit_max")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> PageParams:
@@ -88,7 +103,7 @@ def pagination(
 PaginationDep = Annotated[PageParams, Depends(pagination)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     """The caller's address: API Gateway's sourceIp when behind it, else the socket peer."""
     event = request.scope.get("aws.event")
     if isinstance(event, dict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from shared.api.schema_base import ReadModel, UtcDateTime
-from shared.predictions.schemas import PredictionRead
+from shared.predictions.schemas import ModelConfigPerformance, PredictionRead
 
 
 class DashboardCounts(ReadModel):
@@ -20,23 +20,11 @@ class DashboardCounts(ReadModel):
     news_total: int
 
 
-class WindowPerformance(ReadModel):
-    """Hit rate (with its 95% Wilson interval) and Brier score over a trailing window."""
-
-    days: int
-    n: int
-    hits: int
-    hit_rate: float | None
-    hit_rate_low: float | None
-    hit_rate_high: float | None
-    brier: float | None
-
-
 class ModelPerformance(ReadModel):
     model_config_id: int
     model_name: str
     is_champion: bool
-    windows: list[WindowPerformance]
+    windows: list[ModelConfigPerformance]
 
 
 class MarketMover(ReadModel):
@@ -59,7 +47,8 @@ class MarketMovers(ReadModel):
 class DashboardSummary(ReadModel):
     generated_at: UtcDateTime
     latest_target_date: date | None
-    # Windows end at the latest evaluated target date, so a replay of past data reads the same.
+    # Windows (7/30/90 days) end at the latest day evaluate rolled up, so a replay of past data
+    # reads the same; they come from daily_performance, as /api/models does.
     performance_as_of: date | None
     counts: DashboardCounts
     top_signals: list[PredictionRead]

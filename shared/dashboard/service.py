@@ -10,22 +10,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from shared.abtest.models import AbTest, AbTestStatus
 from shared.config import get_settings
-from shared.dashboard.schemas import (
-    DashboardCounts,
-    DashboardSummary,
-    MarketMover,
-    MarketMovers,
-    ModelPerformance,
-    WindowPerformance,
-)
-from shared.evaluation.models import Evaluation
-from shared.evaluation.statistics import wilson_interval
+from shared.dashboard.schemas import DashboardCounts, DashboardSummary, MarketMover, MarketMovers, ModelPerformance
+from shared.evaluation.models import DailyPerformance, Evaluation
 from shared.news.models import News
+from shared.predictions import model_configs
 from shared.predictions import queries as prediction_queries
 from shared.predictions.models import Direction, ModelConfig, Prediction, PredictionStatus
 from shared.predictions.schemas import PredictionFilters, PredictionSort
@@ -34,7 +27,6 @@ from shared.stores.redis import cached_json
 
 CACHE_NAMESPACE = "dashboard"
 CACHE_KEY = ("summary", "v1")
-PERFORMANCE_WINDOWS = (7, 30, 90)
 TOP_SIGNALS = 10
 MOVERS = 5
 
@@ -51,7 +43,7 @@ def get_summary(*, db_session: Session) -> dict[str, Any]:
 
 def compute_summary(*, db_session: Session) -> DashboardSummary:
     latest_target = db_session.scalar(select(func.max(Prediction.target_date)))
-    anchor = _latest_evaluated_target_date(db_session=db_session)
+    anchor = model_configs.performance_as_of(db_session=db_session)
     return DashboardSummary(
         generated_at=datetime.now(UTC),
         latest_target_date=latest_target,
@@ -63,24 +55,22 @@ def compute_summary(*, db_session: Session) -> DashboardSummary:
     )
 
 
-def _latest_evaluated_target_date(*, db_session: Session) -> date | None:
-    return db_session.scalar(
-        select(Prediction.target_date)
-        .join(Evaluation, Evaluation.prediction_id == Prediction.id)
-        .order_by(Prediction.target_date.desc())
-        .limit(1)
-    )
-
-
 def _counts(*, db_session: Session, latest_target: date | None) -> DashboardCounts:
+    """Every count in one statement: one pass over predictions, one over evaluations.
+
+    Evaluations exist only for successful calls, so "awaiting evaluation" is the
+    difference of two counts rather than an anti-join over every prediction.
+    """
+    on_latest_day = Prediction.target_date == latest_target if latest_target is not None else literal(False)
+    predictions = select(
+        func.count().label("total"),
+        func.count().filter(Prediction.status == PredictionStatus.OK).label("ok"),
+        func.count().filter(on_latest_day).label("latest_day"),
+    ).subquery("prediction_counts")
+
     def count_of(statement: Any) -> Any:
         return statement.scalar_subquery()
 
-    predictions_latest_day = (
-        select(func.count()).select_from(Prediction).where(Prediction.target_date == latest_target)
-        if latest_target is not None
-        else select(literal(0))
-    )
     row = db_session.execute(
         select(
             count_of(select(func.count()).select_from(Stock).where(Stock.active.is_(True))).label("stocks_active"),
@@ -93,19 +83,14 @@ def _counts(*, db_session: Session, latest_target: date | None) -> DashboardCoun
             count_of(select(func.count()).select_from(AbTest).where(AbTest.status == AbTestStatus.RUNNING)).label(
                 "ab_tests_running"
             ),
-            count_of(select(func.count()).select_from(Prediction)).label("predictions_total"),
-            count_of(predictions_latest_day).label("predictions_latest_day"),
+            predictions.c.total.label("predictions_total"),
+            predictions.c.latest_day.label("predictions_latest_day"),
             count_of(select(func.count()).select_from(Evaluation)).label("evaluations_total"),
-            count_of(
-                select(func.count())
-                .select_from(Prediction)
-                .outerjoin(Evaluation, Evaluation.prediction_id == Prediction.id)
-                .where(Prediction.status == PredictionStatus.OK, Evaluation.prediction_id.is_(None))
-            ).label("awaiting_evaluation"),
+            (predictions.c.ok - count_of(select(func.count()).select_from(Evaluation))).label("awaiting_evaluation"),
             count_of(select(func.count()).select_from(News)).label("news_total"),
-        )
+        ).select_from(predictions)
     ).one()
-    return DashboardCounts.model_validate({key: int(value or 0) for key, value in row._mapping.items()})
+    return DashboardCounts.model_validate({key: max(0, int(value or 0)) for key, value in row._mapping.items()})
 
 
 def _top_signals(*, db_session: Session, latest_target: date | None) -> list[Any]:
@@ -123,59 +108,33 @@ def _top_signals(*, db_session: Session, latest_target: date | None) -> list[Any
 
 
 def _model_performance(*, db_session: Session, anchor: date | None) -> list[ModelPerformance]:
+    """Per model, from daily_performance (evaluate's roll-up): the numbers /api/models shows too."""
     if anchor is None:
         return []
-    columns: list[Any] = []
-    for days in PERFORMANCE_WINDOWS:
-        in_window = Prediction.target_date > anchor - timedelta(days=days)
-        columns += [
-            func.count().filter(in_window).label(f"n_{days}"),
-            func.coalesce(func.sum(cast(Evaluation.correct, Integer)).filter(in_window), 0).label(f"hits_{days}"),
-            func.avg(Evaluation.brier).filter(in_window).label(f"brier_{days}"),
-        ]
-    rows = db_session.execute(
-        select(ModelConfig.id, ModelConfig.name, ModelConfig.is_champion, *columns)
-        .select_from(Evaluation)
-        .join(Prediction, Prediction.id == Evaluation.prediction_id)
-        .join(ModelConfig, ModelConfig.id == Prediction.model_config_id)
-        .where(Prediction.target_date > anchor - timedelta(days=max(PERFORMANCE_WINDOWS)))
-        .where(Prediction.target_date <= anchor)
-        .group_by(ModelConfig.id, ModelConfig.name, ModelConfig.is_champion)
+    window_start = anchor - timedelta(days=max(model_configs.PERFORMANCE_WINDOWS))
+    scored = (
+        select(DailyPerformance.model_config_id)
+        .where(
+            DailyPerformance.ab_variant_id.is_(None),
+            DailyPerformance.date > window_start,
+            DailyPerformance.date <= anchor,
+        )
+        .distinct()
+    )
+    models = db_session.execute(
+        select(ModelConfig.id, ModelConfig.name, ModelConfig.is_champion)
+        .where(ModelConfig.id.in_(scored))
         .order_by(ModelConfig.is_champion.desc(), ModelConfig.name, ModelConfig.id)
     ).all()
-    performance = []
-    for row in rows:
-        values = row._mapping
-        windows = [
-            window_performance(
-                days=days,
-                n=int(values[f"n_{days}"]),
-                hits=int(values[f"hits_{days}"]),
-                brier=values[f"brier_{days}"],
-            )
-            for days in PERFORMANCE_WINDOWS
-        ]
-        performance.append(
-            ModelPerformance(model_config_id=row.id, model_name=row.name, is_champion=row.is_champion, windows=windows)
-        )
-    return performance
-
-
-def window_performance(*, days: int, n: int, hits: int, brier: float | None) -> WindowPerformance:
-    if n == 0:
-        return WindowPerformance(
-            days=days, n=0, hits=0, hit_rate=None, hit_rate_low=None, hit_rate_high=None, brier=None
-        )
-    low, high = wilson_interval(hits, n)
-    return WindowPerformance(
-        days=days,
-        n=n,
-        hits=hits,
-        hit_rate=hits / n,
-        hit_rate_low=low,
-        hit_rate_high=high,
-        brier=float(brier) if brier is not None else None,
+    windows = model_configs.performance(
+        db_session=db_session, model_config_ids=[model.id for model in models], anchor=anchor
     )
+    return [
+        ModelPerformance(
+            model_config_id=model.id, model_name=model.name, is_champion=model.is_champion, windows=windows[model.id]
+        )
+        for model in models
+    ]
 
 
 def _market_movers(*, db_session: Session) -> MarketMovers:

@@ -186,6 +186,24 @@ class Market:
             self.session.flush()
         return prediction
 
+    def roll_up(self) -> None:
+        """daily_performance from the evaluations, as evaluate writes it (model totals: variant NULL)."""
+        from sqlalchemy import text
+
+        self.session.execute(text("DELETE FROM daily_performance"))
+        self.session.execute(
+            text(
+                """
+                INSERT INTO daily_performance (date, model_config_id, ab_variant_id, n, hits, hit_rate, hit_rate_low,
+                    hit_rate_high, brier, log_loss, mean_strategy_return, cumulative_strategy_return)
+                SELECT p.target_date, p.model_config_id, NULL, count(*), count(*) FILTER (WHERE e.correct),
+                       avg(e.correct::int), 0, 1, avg(e.brier), avg(e.log_loss), avg(e.strategy_return), 0
+                FROM evaluations e JOIN predictions p ON p.id = e.prediction_id
+                GROUP BY p.target_date, p.model_config_id
+                """
+            )
+        )
+
     def commit(self) -> None:
         self.session.commit()
 
@@ -219,6 +237,7 @@ def seeded_market(market: Market) -> Market:
     market.ids["latest_samsung"] = market.prediction("005930", momentum, days[2], probability=0.9).id
     market.prediction("005930", sentiment, days[2], direction="down", probability=0.6)
     market.prediction("000660", momentum, days[2], direction="down", probability=0.7)
+    market.roll_up()
     market.commit()
     return market
 

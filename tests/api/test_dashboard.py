@@ -43,7 +43,7 @@ def test_summary(client: Any, seeded_market: Any, user_account: Any) -> None:
     assert [mover["code"] for mover in movers["most_traded"]] == ["005930", "000660", "035720"]
 
 
-def test_windows_are_trailing_from_the_latest_evaluated_day(client: Any, market: Any, user_account: Any) -> None:
+def test_windows_are_trailing_from_the_latest_rolled_up_day(client: Any, market: Any, user_account: Any) -> None:
     from datetime import date
 
     market.stock("005930", "삼성전자")
@@ -52,6 +52,7 @@ def test_windows_are_trailing_from_the_latest_evaluated_day(client: Any, market:
     market.prediction("005930", model, date(2024, 3, 1), correct=False)
     market.prediction("005930", model, date(2024, 1, 10), correct=False)
     market.prediction("005930", model, date(2023, 10, 1), correct=False)  # outside 90 days
+    market.roll_up()
     market.commit()
     windows = client.get("/api/dashboard", headers=user_account.headers).json()["model_performance"][0]["windows"]
     assert [(window["days"], window["n"], window["hits"]) for window in windows] == [(7, 1, 1), (30, 2, 1), (90, 3, 1)]

@@ -24,7 +24,7 @@ StockQuery = Annotated[str | None, Query(alias="stock", pattern=r"^[0-9A-Za-z]{6
 ModelQuery = Annotated[int | None, Query(alias="model_id", ge=1, le=2_147_483_647, description="model config id")]
 
 
-def prediction_filters(
+async def prediction_filters(
     stock: StockQuery = None,
     model_id: ModelQuery = None,
     ab_variant_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
