@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     news_max_stocks: int = 300  # Naver queries per run: one stock each, within the daily quota
     naver_requests_per_second: float = 10.0
     crawl_include_konex: bool = False
-    embed_batch_size: int = Field(default=64, ge=1, le=2048)
+    embed_batch_size: int = Field(default=256, ge=1, le=2048)
     embed_max_attempts: int = 5
     embed_max_items_per_run: int = 20_000
     quote_alert_thresholds: tuple[float, ...] = (3.0, 5.0)  # intraday change, percent
@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     # Telegram's flood limits (bots FAQ): ~30 messages/s overall, ~1/s per chat.
     telegram_messages_per_second: float = Field(default=30.0, gt=0)
     telegram_chat_messages_per_second: float = Field(default=1.0, gt=0)
+    # Groups and channels (the broadcast chat): Telegram's guidance is about 20 a minute.
+    telegram_group_messages_per_minute: float = Field(default=20.0, gt=0)
     telegram_send_concurrency: int = Field(default=8, ge=1, le=256)
     telegram_connect_timeout_seconds: float = 5.0
     telegram_read_timeout_seconds: float = 10.0

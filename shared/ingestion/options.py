@@ -14,7 +14,7 @@ class CrawlOptions:
     # Stocks searched per news run when none are watched (Naver's quota is 25,000 calls a day).
     news_max_stocks: int = 300
     news_requests_per_second: float = 10.0
-    embed_batch_size: int = 64
+    embed_batch_size: int = 256
     embed_max_attempts: int = 5
     # One run stops after this many items so a backlog never runs into the Lambda timeout.
     embed_max_items_per_run: int = 20_000

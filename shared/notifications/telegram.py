@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 # After this many transient failures in a row the API is taken to be down: the rest of the
 # invocation's messages go back to the queue instead of each waiting out a timeout.
 CONSECUTIVE_FAILURES_TO_HALT = 5
-# Telegram's guidance for groups, on top of the per-chat pace (bots FAQ).
-GROUP_MESSAGES_PER_MINUTE = 20
 _NUMERIC_CHAT_ID = re.compile(r"-?\d+")
 
 
@@ -110,16 +108,17 @@ class TelegramLimiter:
     Telegram's flood control would notice. A chat's bucket holds one message.
     """
 
-    def __init__(self, *, overall_per_second: float, chat_per_second: float) -> None:
+    def __init__(self, *, overall_per_second: float, chat_per_second: float, group_per_minute: float = 20.0) -> None:
         self.overall = RateLimiter(
             "telegram:overall", rate_per_second=overall_per_second, burst=max(1.0, overall_per_second / 10)
         )
         self.chat_per_second = chat_per_second
+        self.group_per_minute = group_per_minute
 
     def for_chat(self, chat_id: str) -> RateLimiter:
         rate = self.chat_per_second
         if chat_id.startswith(("-", "@")):  # groups and channels (the broadcast chat): ~20 a minute
-            rate = min(rate, GROUP_MESSAGES_PER_MINUTE / 60)
+            rate = min(rate, self.group_per_minute / 60)
         return RateLimiter(f"telegram:chat:{chat_id}", rate_per_second=rate, burst=1)
 
     async def wait_turn(self, chat_id: str, deadline: Deadline) -> bool:
@@ -167,6 +166,7 @@ class TelegramSender:
         )
         limiter = TelegramLimiter(
             overall_per_second=settings.telegram_messages_per_second,
+            group_per_minute=settings.telegram_group_messages_per_minute,
             chat_per_second=settings.telegram_chat_messages_per_second,
         )
         return cls(bot, request, limiter, deadline)

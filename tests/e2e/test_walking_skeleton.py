@@ -47,6 +47,7 @@ pytestmark = pytest.mark.slow
 
 DAY = date(2024, 1, 8)
 BACKFILL = ("2023-12-01", "2024-01-05")
+WATCHED = ("005930", "000660", "035420", "005380", "051910")
 SUBSCRIBER_CHAT = "7001"
 BROADCAST_CHAT = "-1001234567890"
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "Correct-Horse-42"
@@ -66,6 +67,7 @@ def wired(sandbox: Any, settings_env: Callable[..., Any], redis_client: Any, dat
             TELEGRAM_BROADCAST_CHAT_ID=BROADCAST_CHAT,
             # Telegram's real per-chat pace (1/s) would make this test wait on the broadcast chat.
             TELEGRAM_CHAT_MESSAGES_PER_SECOND="100",
+            TELEGRAM_GROUP_MESSAGES_PER_MINUTE="6000",
             NEWS_PAGES_PER_STOCK="1",
         )
         yield {"template": template, "client": client, "queues": queues, "sandbox": sandbox}
@@ -150,6 +152,8 @@ def test_one_market_day_through_all_five_functions(wired: dict[str, Any], db_ses
     assert _call(wired, "crawl", {"job": "listing", "date": DAY.isoformat()})["status"] == "succeeded"
     backfill = _call(wired, "crawl", {"job": "prices", "start": BACKFILL[0], "end": BACKFILL[1]})
     assert backfill["status"] == "succeeded"
+    # The news job searches watched stocks (all active ones when none are watched).
+    db_session.execute(Stock.__table__.update().where(Stock.code.in_(WATCHED)).values(watched=True))
     subscriber = User(email="investor@example.com", password_hash="x", telegram_chat_id=SUBSCRIBER_CHAT,
                       min_probability=0.5)
     db_session.add(subscriber)
