@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.orm import Session
 
 from shared.users import service as user_service
@@ -33,6 +33,10 @@ def issue_token_pair(*, db_session: Session, user: User) -> IssuedPair:
     now = datetime.now(UTC)
     access = issue_token(user_id=user.id, role=user.role.value, kind="access", now=now)
     refresh = issue_token(user_id=user.id, role=user.role.value, kind="refresh", now=now)
+    # Expired rows can no longer be presented (the JWT's exp refuses them first): drop them
+    # here, so the table stays the size of the live sessions. Used-but-live rows must stay:
+    # they are how a replayed refresh token is recognized.
+    db_session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id, RefreshToken.expires_at < now))
     db_session.add(RefreshToken(jti=refresh.jti, user_id=user.id, expires_at=refresh.expires_at))
     db_session.commit()
     return IssuedPair(

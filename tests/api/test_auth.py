@@ -176,3 +176,20 @@ def test_password_policy_refuses(password: str, rule: str) -> None:
 )
 def test_password_policy_accepts(password: str) -> None:
     check_password_policy(password)
+
+
+def test_expired_refresh_rows_are_purged_on_sign_in(client: Any, user_account: Any, db_session: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from shared.users.models import RefreshToken
+
+    db_session.add(
+        RefreshToken(jti="old-one", user_id=user_account.id, expires_at=datetime.now(UTC) - timedelta(days=1))
+    )
+    db_session.commit()
+    assert client.post("/api/auth/login", json={"email": user_account.email, "password": PASSWORD}).status_code == 200
+    db_session.expire_all()
+    assert db_session.scalar(select(func.count()).select_from(RefreshToken).where(RefreshToken.jti == "old-one")) == 0
+    assert db_session.scalar(select(func.count()).select_from(RefreshToken)) == 2

@@ -73,7 +73,7 @@ def test_cors_origins_come_from_settings(settings_env: Any, database: str) -> No
 
     from shared.api.app import create_app
 
-    settings_env(CORS_ORIGINS='["https://app.stockinsight.kr", "https://admin.stockinsight.kr"]')
+    settings_env(CORS_ORIGINS="https://app.stockinsight.kr,https://admin.stockinsight.kr")
     with TestClient(create_app()) as client:
         response = client.get("/api/nothing", headers={"Origin": "https://admin.stockinsight.kr"})
     assert response.headers["access-control-allow-origin"] == "https://admin.stockinsight.kr"
