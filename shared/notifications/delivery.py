@@ -355,7 +355,9 @@ def deliver_queue_batch(
     def work(counts: JobCounts) -> dict[str, Any]:
         nonlocal response
         counts.update(dict.fromkeys(REPORTED_COUNTS, 0))
-        with asyncio.Runner() as runner:
+        # A private loop: a default Runner resets the thread's loop to None on exit, which breaks
+        # Mangum's get_event_loop() wherever functions share a process (the local runner, tests).
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
             delivery = Delivery(settings=settings, counts=counts, deadline=deadline, runner=runner)
             try:
                 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -426,7 +428,7 @@ def send_daily_summary(
             return {"target_date": None}
         outgoing = summary_messages(target_date=target_date, settings=settings)
         counts["recipients"] = len({message.recipient.chat_id for message in outgoing})
-        with asyncio.Runner() as runner:
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
             delivery = Delivery(settings=settings, counts=counts, deadline=deadline, runner=runner)
             try:
                 report = runner.run(delivery.deliver(outgoing))
