@@ -373,13 +373,8 @@ def run_demo(template: Template, options: DemoOptions) -> int:
     from runner.datastores import display_url, local_datastores, recreate_database
     from runner.gateway import ApiGateway, find_docs_url
     from runner.sqs import LocalAws, create_queues, queue_environment, sqs_client
-    from runner.upstreams import (
-        apply_environment,
-        aws_environment,
-        reset_cached_clients,
-        sandbox_environment,
-        start_sandbox,
-    )
+    from runner.upstreams import apply_environment, aws_environment, sandbox_environment, start_sandbox
+    from shared.container_state import reset_cached_clients
     from shared.db.migrate import upgrade_to_head
 
     state_dir = options.state_dir.resolve()

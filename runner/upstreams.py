@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from runner.events import LOCAL_REGION
+from shared.container_state import reset_cached_clients
 
 # The sandbox accepts exactly these credentials, as the real upstreams accept only yours.
 KRX_MEMBER = ("demo", "demo-pw")
@@ -62,24 +63,6 @@ def aws_environment(endpoint_url: str, queue_urls: Mapping[str, str], *, region:
         "AWS_REGION": region,
         **queue_urls,
     }
-
-
-def reset_cached_clients() -> None:
-    """Forget settings and every client built from them (engine, Redis, Milvus, SQS)."""
-    from shared.config import get_settings
-    from shared.db.session import reset_engine
-    from shared.queues import reset_queue_client
-    from shared.stores.redis import reset_redis
-
-    get_settings.cache_clear()
-    reset_engine()
-    reset_redis()
-    reset_queue_client()
-    try:
-        from shared.stores.milvus import reset_milvus
-    except ImportError:  # pymilvus not installed: nothing cached either
-        return
-    reset_milvus()
 
 
 def apply_environment(values: Mapping[str, str]) -> None:

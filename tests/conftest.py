@@ -74,25 +74,9 @@ for _name in (
 
 def reset_clients() -> None:
     """Forget every cached client and the settings, after the environment changed."""
-    from shared.config import get_settings
-    from shared.db.session import reset_engine
-    from shared.stores.redis import reset_redis
+    from shared.container_state import reset_cached_clients
 
-    get_settings.cache_clear()
-    reset_engine()
-    reset_redis()
-    import sys
-
-    from shared.queues import reset_queue_client
-
-    reset_queue_client()
-    if "shared.llm.predictor" in sys.modules:  # only when a test already paid for importing openai
-        sys.modules["shared.llm.predictor"].openai_client.cache_clear()
-    try:
-        from shared.stores.milvus import reset_milvus
-    except ImportError:  # pragma: no cover - pymilvus missing
-        return
-    reset_milvus()
+    reset_cached_clients()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from functools import lru_cache
 from typing import Protocol
 
 from shared.config import Settings, get_settings
@@ -76,8 +77,17 @@ class OpenAIEmbedder:
         return [list(item.embedding) for item in ordered]
 
 
-def get_embedder(settings: Settings | None = None) -> Embedder:
-    settings = settings or get_settings()
+def build_embedder(settings: Settings) -> Embedder:
     if settings.llm_enabled:
         return OpenAIEmbedder(settings)
     return LocalHashEmbedder(settings.local_embedding_dimensions)
+
+
+@lru_cache(maxsize=1)
+def get_embedder() -> Embedder:
+    """The container's embedder, built once (the OpenAI one holds a client and its TLS context)."""
+    return build_embedder(get_settings())
+
+
+def reset_embedder() -> None:
+    get_embedder.cache_clear()
