@@ -154,8 +154,9 @@ def test_one_market_day_through_all_five_functions(wired: dict[str, Any], db_ses
     assert backfill["status"] == "succeeded"
     # The news job searches watched stocks (all active ones when none are watched).
     db_session.execute(Stock.__table__.update().where(Stock.code.in_(WATCHED)).values(watched=True))
-    subscriber = User(email="investor@example.com", password_hash="x", telegram_chat_id=SUBSCRIBER_CHAT,
-                      min_probability=0.5)
+    subscriber = User(
+        email="investor@example.com", password_hash="x", telegram_chat_id=SUBSCRIBER_CHAT, min_probability=0.5
+    )
     db_session.add(subscriber)
     db_session.flush()
     db_session.add(WatchlistItem(user_id=subscriber.id, stock_code="005930"))
@@ -191,8 +192,14 @@ def test_one_market_day_through_all_five_functions(wired: dict[str, Any], db_ses
 
     runs = db_session.execute(select(JobRun.function, JobRun.job, JobRun.status)).all()
     assert {(function, job) for function, job, _ in runs} >= {
-        ("crawl", "listing"), ("crawl", "prices"), ("crawl", "news"), ("crawl", "embed"),
-        ("predict", "run"), ("predict", "work"), ("evaluate", "run"), ("notify", "daily_summary"),
+        ("crawl", "listing"),
+        ("crawl", "prices"),
+        ("crawl", "news"),
+        ("crawl", "embed"),
+        ("predict", "run"),
+        ("predict", "work"),
+        ("evaluate", "run"),
+        ("notify", "daily_summary"),
     }
     assert all(status == JobStatus.SUCCEEDED for _, _, status in runs)
 
