@@ -184,3 +184,28 @@ def test_catches_up_on_older_unevaluated_days(
     db_session.commit()
     result = _evaluate(date(2024, 1, 8))  # evaluate runs a trading day later
     assert result.counts["evaluated"] == 1
+
+
+def test_models_are_compared_with_baselines_on_the_same_stocks_only(
+    seed_market: Callable[..., Any], db_session: Any, redis_client: Any
+) -> None:
+    from shared.evaluation.comparison import compare_with_baselines
+
+    seed_market()  # 005930 and 000660 rise, 035420 falls
+    llm = ModelConfig(name="llm", kind=ModelKind.LLM, provider="openai", model_id="gpt-4o", params={})
+    db_session.add(llm)
+    baseline = _model(db_session, "baseline")
+    _predict(db_session, llm, "005930", Direction.UP, 0.8)  # right
+    _predict(db_session, llm, "035420", Direction.DOWN, 0.7)  # right
+    _predict(db_session, baseline, "005930", Direction.DOWN, 0.6)  # wrong
+    _predict(db_session, baseline, "035420", Direction.DOWN, 0.6)  # right
+    _predict(db_session, baseline, "000660", Direction.DOWN, 0.6)  # wrong, and the LLM has no call here
+    db_session.commit()
+    _evaluate()
+
+    [comparison] = compare_with_baselines(db_session=db_session, model_config_id=llm.id, start=TARGET, end=TARGET)
+    assert comparison.baseline_name == "baseline"
+    assert comparison.n == 2  # 000660 is not a shared call
+    assert (comparison.model_hit_rate, comparison.baseline_hit_rate) == (1.0, 0.5)
+    assert comparison.hit_rate_lift == 0.5
+    assert comparison.model_brier == pytest.approx(((0.8 - 1) ** 2 + (0.7 - 1) ** 2) / 2)
