@@ -41,6 +41,8 @@ class AbWinnerDeclare(ApiModel):
     variant_id: int = Field(ge=1, le=2_147_483_647)
     # Make the winner's model the champion (shown first on the dashboard and in "latest").
     promote_to_champion: bool = True
+    # Declaring before both variants reach the required sample size is refused unless forced.
+    force: bool = False
 
 
 class VariantStats(ReadModel):
@@ -73,6 +75,8 @@ class VariantComparison(ReadModel):
     significant: bool
     # Per-variant sample size needed to detect the test's minimum effect at its alpha and power.
     required_sample_size: int | None
+    # Both variants have reached it: only then is `significant` a call, not a peek.
+    sample_size_reached: bool = False
 
 
 class AbTestRead(ReadModel):

@@ -144,6 +144,7 @@ def _compare(test: AbTest, control: VariantStats, variant: VariantStats) -> Vari
     required = None
     if control.hit_rate is not None:
         required = required_sample_size(control.hit_rate, test.min_detectable_effect, test.alpha, test.power)
+    reached = required is not None and min(control.n, variant.n) >= required
     if control.n == 0 or variant.n == 0:
         return VariantComparison(
             variant_id=variant.id,
@@ -155,6 +156,7 @@ def _compare(test: AbTest, control: VariantStats, variant: VariantStats) -> Vari
             p_value=None,
             significant=False,
             required_sample_size=required,
+            sample_size_reached=False,
         )
     z, p_value = two_proportion_ztest(control.hits, control.n, variant.hits, variant.n)
     difference, low, high = difference_ci(control.hits, control.n, variant.hits, variant.n)
@@ -166,8 +168,10 @@ def _compare(test: AbTest, control: VariantStats, variant: VariantStats) -> Vari
         difference_high=high,
         z=z,
         p_value=p_value,
-        significant=p_value < test.alpha,
+        # Peeking at p-values before the planned sample size inflates false positives.
+        significant=reached and p_value < test.alpha,
         required_sample_size=required,
+        sample_size_reached=reached,
     )
 
 
@@ -241,10 +245,28 @@ def stop(*, db_session: Session, test: AbTest, now: datetime | None = None) -> A
     return test
 
 
-def declare_winner(*, db_session: Session, test: AbTest, variant_id: int, promote_to_champion: bool = True) -> AbTest:
-    """Stops the test if it is running; optionally makes the winner's model the champion."""
+def declare_winner(
+    *,
+    db_session: Session,
+    test: AbTest,
+    variant_id: int,
+    promote_to_champion: bool = True,
+    force: bool = False,
+) -> AbTest:
+    """Stops the test if it is running; optionally makes the winner's model the champion.
+
+    A test is not called before every variant reaches the required sample size, unless forced.
+    """
     if test.status == AbTestStatus.DRAFT:
         raise AbTestStateError("a draft test has no results to declare a winner from")
+    if not force:
+        [described] = describe(db_session=db_session, tests=[test])
+        if not described.comparisons or not all(c.sample_size_reached for c in described.comparisons):
+            needed = max((c.required_sample_size or 0 for c in described.comparisons), default=0)
+            raise AbTestStateError(
+                f"the variants have not reached the required sample size ({needed} scored calls each); "
+                "declare with force=true to override"
+            )
     variant = next((v for v in _variants(db_session=db_session, ab_test_id=test.id) if v.id == variant_id), None)
     if variant is None:
         raise UnknownVariantError(f"variant {variant_id} is not part of A/B test {test.id}")

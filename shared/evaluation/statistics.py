@@ -49,7 +49,9 @@ def required_sample_size(baseline_rate: float, min_detectable_effect: float, alp
     if min_detectable_effect <= 0:
         raise ValueError("min_detectable_effect must be positive")
     p1 = min(max(baseline_rate, 1e-6), 1 - 1e-6)
-    p2 = min(max(p1 + min_detectable_effect, 1e-6), 1 - 1e-6)
+    # Detect the effect in whichever direction has room (a 100% control can only get worse).
+    p2 = p1 + min_detectable_effect if p1 + min_detectable_effect < 1 else p1 - min_detectable_effect
+    p2 = min(max(p2, 1e-6), 1 - 1e-6)
     z_alpha = _NORMAL.inv_cdf(1 - alpha / 2)
     z_beta = _NORMAL.inv_cdf(power)
     p_bar = (p1 + p2) / 2

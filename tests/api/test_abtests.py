@@ -58,8 +58,10 @@ def test_lifecycle(client: Any, admin_account: Any, two_models: list[Any]) -> No
     stopped = client.post(f"/api/ab-test/{test_id}/stop", headers=admin_account.headers).json()
     assert stopped["status"] == "stopped" and stopped["stopped_at"]
     winner_id = test["variants"][1]["id"]
+    early = client.post(f"/api/ab-test/{test_id}/winner", json={"variant_id": winner_id}, headers=admin_account.headers)
+    assert early.status_code == 409 and "required sample size" in early.json()["error"]["message"]
     declared = client.post(
-        f"/api/ab-test/{test_id}/winner", json={"variant_id": winner_id}, headers=admin_account.headers
+        f"/api/ab-test/{test_id}/winner", json={"variant_id": winner_id, "force": True}, headers=admin_account.headers
     )
     assert declared.json()["winner_variant_id"] == winner_id
     models = client.get("/api/models", headers=admin_account.headers).json()["items"]
@@ -71,13 +73,13 @@ def test_lifecycle(client: Any, admin_account: Any, two_models: list[Any]) -> No
 def test_declaring_a_winner_stops_a_running_test(client: Any, admin_account: Any, two_models: list[Any]) -> None:
     test = _create(client, admin_account, two_models).json()
     client.post(f"/api/ab-test/{test['id']}/start", headers=admin_account.headers)
-    body = {"variant_id": test["variants"][0]["id"], "promote_to_champion": False}
+    body = {"variant_id": test["variants"][0]["id"], "promote_to_champion": False, "force": True}
     declared = client.post(f"/api/ab-test/{test['id']}/winner", json=body, headers=admin_account.headers).json()
     assert declared["status"] == "stopped"
     other = _create(client, admin_account, two_models, name="other").json()
     foreign = client.post(
         f"/api/ab-test/{test['id']}/winner",
-        json={"variant_id": other["variants"][0]["id"]},
+        json={"variant_id": other["variants"][0]["id"], "force": True},
         headers=admin_account.headers,
     )
     assert foreign.status_code == 404
@@ -122,8 +124,11 @@ def test_unknown_model_and_duplicate_name(client: Any, admin_account: Any, two_m
     assert client.get("/api/ab-test/999", headers=admin_account.headers).status_code == 404
 
 
-def test_statistics(client: Any, admin_account: Any, user_account: Any, market: Any, two_models: list[Any]) -> None:
-    test = _create(client, admin_account, two_models).json()
+@pytest.mark.parametrize("min_detectable_effect", [0.05, 0.3])
+def test_statistics(
+    client: Any, admin_account: Any, user_account: Any, market: Any, two_models: list[Any], min_detectable_effect: float
+) -> None:
+    test = _create(client, admin_account, two_models, min_detectable_effect=min_detectable_effect).json()
     control, challenger = test["variants"]
     # Control: 40 evaluated calls, 20 right (+ 5 not yet evaluated); challenger: 40 calls, 30 right.
     start = date(2023, 1, 2)
@@ -157,8 +162,15 @@ def test_statistics(client: Any, admin_account: Any, user_account: Any, market: 
         (difference, low, high)
     )
     assert comparison["difference"] == pytest.approx(0.25)
-    assert comparison["significant"] is (p_value < 0.05)
-    assert comparison["required_sample_size"] > 0
+    assert p_value < 0.05
+    if min_detectable_effect == 0.05:
+        # 40 calls a side is far below the sample needed to detect a 5-point effect: no call yet.
+        assert comparison["required_sample_size"] > 40
+        assert comparison["sample_size_reached"] is False and comparison["significant"] is False
+    else:
+        # A 30-point effect needs 39 a side: reached, and the difference is significant.
+        assert comparison["required_sample_size"] == 39
+        assert comparison["sample_size_reached"] is True and comparison["significant"] is True
 
 
 def test_statistics_without_data(client: Any, admin_account: Any, two_models: list[Any]) -> None:

@@ -94,7 +94,12 @@ CASES = [
     Case("GET", "/api/ab-test/{test_id}", USER),
     Case("POST", "/api/ab-test/{test_id}/start", ADMIN),
     Case("POST", "/api/ab-test/{running_test_id}/stop", ADMIN),
-    Case("POST", "/api/ab-test/{running_test_id}/winner", ADMIN, body={"variant_id": "{running_variant_id}"}),
+    Case(
+        "POST",
+        "/api/ab-test/{running_test_id}/winner",
+        ADMIN,
+        body={"variant_id": "{running_variant_id}", "force": True},
+    ),
     Case("GET", "/api/news/search", USER, query={"q": "삼성전자"}),
 ]
 

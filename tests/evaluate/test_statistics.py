@@ -60,6 +60,12 @@ def test_required_sample_size_textbook_case() -> None:
         required_sample_size(0.5, 0, 0.05, 0.8)
 
 
+def test_required_sample_size_at_the_edges() -> None:
+    # 100% and 0% controls: the effect is tested in the direction that has room (symmetric).
+    assert required_sample_size(1.0, 0.05, 0.05, 0.8) == required_sample_size(0.0, 0.05, 0.05, 0.8) > 0
+    assert required_sample_size(0.97, 0.05, 0.05, 0.8) == required_sample_size(0.03, 0.05, 0.05, 0.8)
+
+
 def test_brier_and_log_loss() -> None:
     assert brier_score(0.7, True) == pytest.approx(0.09)
     assert brier_score(0.7, False) == pytest.approx(0.49)

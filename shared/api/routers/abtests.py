@@ -84,6 +84,10 @@ def stop_ab_test(test: ValidAbTest, db_session: SessionDep) -> AbTestRead:
 def declare_winner(test: ValidAbTest, body: AbWinnerDeclare, db_session: SessionDep) -> AbTestRead:
     """Stops a running test; by default the winner's model becomes the champion."""
     updated = abtest_service.declare_winner(
-        db_session=db_session, test=test, variant_id=body.variant_id, promote_to_champion=body.promote_to_champion
+        db_session=db_session,
+        test=test,
+        variant_id=body.variant_id,
+        promote_to_champion=body.promote_to_champion,
+        force=body.force,
     )
     return _read(db_session, updated)
