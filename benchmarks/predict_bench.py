@@ -1,0 +1,528 @@
+"""Predict fan-out throughput: 2,500 stocks through the LLM model against a slow OpenAI endpoint.
+
+What is measured: the consumer side of the predict fan-out as production runs it.
+`plan_work` turns the day into `PredictWork` batches (PREDICT_BATCH_SIZE stocks each, LLM
+only: the baselines are deactivated), and a pool of `--invocations` threads, each standing
+for one concurrently running predict Lambda (the SQS MaximumConcurrency in template.yaml),
+works through them with `predict_batch`; inside a batch the model calls run on
+LLM_CONCURRENCY threads. The OpenAI endpoint is the sandbox, whose chat completions answer
+normally after a fixed `--delay` (a status-less delay fault); embeddings are not delayed.
+
+    achieved concurrency = chat calls × delay / wall time
+    ideal concurrency    = invocations × LLM_CONCURRENCY
+    target: achieved / ideal ≥ 0.9
+
+The run also prints calls/s, predictions stored, where each invocation's time goes (before
+the model calls, the model calls, storing after them), the share of that spent in SQL
+statements, and the bound that batching alone puts on the ratio: a batch of b stocks on c
+threads needs ceil(b / c) rounds of calls, so ≤ b / (c · ceil(b / c)) of the ideal.
+
+    python benchmarks/predict_bench.py [--stocks 2500 --delay 0.2 --invocations 5 --llm-concurrency 4]
+
+By default the sandbox runs in a child process (its own interpreter and GIL, as a remote
+endpoint would); `--sandbox-in-process` runs it on a thread of this process instead.
+The database (stockinsight_bench_predict_<pid>), the leased Redis DB, the Milvus Lite file
+and the sandbox are cleaned up at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ADMIN_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/postgres"
+REDIS_BASE = "redis://127.0.0.1:6379"
+CHAT_PATH = "/v1/chat/completions"
+HISTORY_DAYS = 25  # trading days of closes per stock, up to the as-of day
+TARGET = 0.9
+
+
+# --- the sandbox, in a child process or on a thread ---------------------------------------
+
+
+class Sandbox:
+    """The OpenAI-compatible endpoint: delay its chat completions, count the calls it served."""
+
+    def __init__(self, *, in_process: bool) -> None:
+        self._server: Any = None
+        self._process: subprocess.Popen[str] | None = None
+        if in_process:
+            from sandbox.server import SandboxServer
+
+            self._server = SandboxServer().start()
+            self.base_url: str = self._server.base_url
+            self.env: dict[str, str] = self._server.env()
+        else:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "sandbox", "--port", "0", "--print-env"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                self.base_url, self.env = self._read_settings(self._process)
+            except BaseException:
+                self.stop()
+                raise
+
+    @staticmethod
+    def _read_settings(process: subprocess.Popen[str]) -> tuple[str, dict[str, str]]:
+        """The base URL, then --print-env's KEY=VALUE lines."""
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        if not base_url.startswith("http"):
+            raise RuntimeError(f"the sandbox did not start: {base_url!r}")
+        env: dict[str, str] = {}
+        while not {"OPENAI_API_KEY", "OPENAI_BASE_URL"} <= env.keys():
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError("the sandbox exited before printing its settings")
+            key, _, value = line.strip().partition("=")
+            env[key] = value
+        return base_url, env
+
+    def _control(self, method: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 - a local http URL
+            f"{self.base_url}/_sandbox/{action}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            payload: dict[str, Any] = json.loads(response.read())
+        return payload
+
+    def reset(self) -> None:
+        """Forget faults and the request log."""
+        if self._server is not None:
+            self._server.reset()
+        else:
+            self._control("POST", "reset", {})
+
+    def delay_chat(self, delay: float) -> None:
+        """Every chat completion answers normally, `delay` seconds late (status None + delay)."""
+        if self._server is not None:
+            self._server.inject_fault(CHAT_PATH, delay=delay, times=10**6)
+        else:
+            self._control("POST", "faults", {"path_prefix": CHAT_PATH, "delay": delay, "times": 10**6})
+
+    def requests(self) -> Counter[str]:
+        served = self._server.requests if self._server is not None else self._control("GET", "requests")["requests"]
+        return Counter(path for _, path in served)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+# --- the data set ---------------------------------------------------------------------
+
+
+def lease_redis_db() -> tuple[int, str]:
+    """A Redis DB number of our own, leased as the tests do (a key in DB 0)."""
+    import redis
+
+    client = redis.Redis.from_url(f"{REDIS_BASE}/0")
+    token = f"predict-bench-{os.getpid()}"
+    for number in range(15, 0, -1):
+        if client.set(f"stockinsight:test-db-lease:{number}", token, nx=True, ex=3600):
+            return number, token
+    raise RuntimeError("no free Redis DB number (1..15 all leased)")
+
+
+def release_redis_db(number: int, token: str) -> None:
+    import redis
+
+    redis.Redis.from_url(f"{REDIS_BASE}/{number}").flushdb()
+    lease_client = redis.Redis.from_url(f"{REDIS_BASE}/0")
+    key = f"stockinsight:test-db-lease:{number}"
+    if lease_client.get(key) == token.encode():
+        lease_client.delete(key)
+
+
+def pg_connect(url: str) -> Any:
+    import pg8000.dbapi
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return pg8000.dbapi.connect(
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        database=parsed.database,
+    )
+
+
+def load(url: str, *, stocks: int, days: list[date]) -> None:
+    """Stocks with 6-character codes and `len(days)` closes each, generated in SQL."""
+    connection = pg_connect(url)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            """
+            INSERT INTO stocks (code, name, market, sector, active, watched)
+            SELECT lpad(g::text, 6, '0'), '종목' || lpad(g::text, 6, '0'),
+                   CASE WHEN g %% 3 = 0 THEN 'KOSDAQ' ELSE 'KOSPI' END, '전기전자', true, false
+            FROM generate_series(1, %s) AS g
+            """,
+            (stocks,),
+        )
+        # A deterministic zig-zag around a per-stock level: every close > 0, returns of a few %.
+        cursor.execute(
+            """
+            INSERT INTO daily_prices (code, date, open, high, low, close, volume, value, change, change_rate)
+            SELECT code, day, close, close, close, close, volume, close * volume, 0, 0
+            FROM (
+                SELECT s.code, d.day,
+                       (1000 + (s.code::int * 7919) %% 90000)
+                         * (1000 + ((s.code::int * 31 + d.i * 17) %% 61) - 30) / 1000 AS close,
+                       10000 + (s.code::int * d.i) %% 100000 AS volume
+                FROM stocks s CROSS JOIN unnest(CAST(%s AS date[])) WITH ORDINALITY AS d(day, i)
+            ) AS bars
+            """,
+            ([day.isoformat() for day in days],),
+        )
+        connection.commit()
+        connection.autocommit = True
+        cursor.execute("VACUUM ANALYZE")
+    finally:
+        connection.close()
+
+
+# --- instrumentation ------------------------------------------------------------------------
+
+
+class Timers:
+    """Seconds and calls per label, summed over every thread."""
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, label: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[label] += seconds
+            self.calls[label] += 1
+
+    def mean_ms(self, label: str) -> float:
+        return self.seconds[label] / max(1, self.calls[label]) * 1000
+
+
+class CountingHandler(logging.Handler):
+    """Counts the warnings the code under test logs (instead of printing 250 of them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages[f"{record.levelname} {record.name}: {record.getMessage()[:120]}"] += 1
+
+
+def instrument(timers: Timers) -> Callable[[], None]:
+    """Time SQL statements and the steps of a batch by wrapping them in place; returns the undo."""
+    from sqlalchemy import event
+
+    from shared.db.session import get_engine
+    from shared.llm import embeddings, predictor
+    from shared.predictions import inputs, workflow
+    from shared.predictions import service as prediction_service
+    from shared.stores import milvus
+
+    local = threading.local()
+
+    def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        local.started = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        timers.add("sql statement", time.perf_counter() - local.started)
+
+    wrapped: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, attribute: str, label: str) -> None:
+        original = getattr(owner, attribute)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                timers.add(label, time.perf_counter() - started)
+
+        wrapped.append((owner, attribute, original))
+        setattr(owner, attribute, timed)
+
+    wrap(workflow, "_run_predictors", "model calls of a batch")
+    wrap(predictor.LLMPredictor, "predict", "one LLM prediction")
+    wrap(inputs, "retrieve_for_stocks", "news retrieval")
+    wrap(embeddings.OpenAIEmbedder, "embed", "query embedding")
+    wrap(milvus.NewsVectorStore, "search_many", "vector search")
+    wrap(prediction_service, "store_predictions", "store_predictions")
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+
+    def undo() -> None:
+        for owner, attribute, original in reversed(wrapped):
+            setattr(owner, attribute, original)
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+    return undo
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def deactivate_baselines() -> None:
+    from sqlalchemy import update
+
+    from shared.config import get_settings
+    from shared.db.session import session_scope
+    from shared.predictions import service as prediction_service
+    from shared.predictions.models import ModelConfig, ModelKind
+
+    with session_scope() as db_session:
+        prediction_service.ensure_default_models(db_session=db_session, chat_model=get_settings().openai_chat_model)
+        db_session.execute(update(ModelConfig).where(ModelConfig.kind != ModelKind.LLM).values(active=False))
+
+
+def warm_up(target_date: date, stock_codes: list[str]) -> None:
+    """One batch for another day: the OpenAI client, the embedder, Milvus and the pool get built."""
+    from shared.jobs.service import JobCounts
+    from shared.market_calendar import previous_trading_day
+    from shared.predictions.workflow import plan_work, predict_batch
+
+    day = previous_trading_day(target_date)
+    for batch in plan_work(target_date=day, counts=JobCounts())[:1]:
+        predict_batch(batch.model_copy(update={"stock_codes": stock_codes}), JobCounts())
+
+
+def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: CountingHandler) -> None:
+    from sqlalchemy import func, select
+
+    from shared.db.session import session_scope
+    from shared.jobs.service import JobCounts
+    from shared.predictions.models import Prediction, PredictionStatus
+    from shared.predictions.workflow import PredictWork, plan_work, predict_batch
+
+    deactivate_baselines()
+    warm_up(target_date, [f"{index:06d}" for index in range(1, min(args.stocks, args.batch_size) + 1)])
+    sandbox.reset()
+    sandbox.delay_chat(args.delay)
+
+    counts = JobCounts()
+    started = time.perf_counter()
+    batches = plan_work(target_date=target_date, counts=counts)
+    plan_seconds = time.perf_counter() - started
+
+    timers = Timers()
+    undo = instrument(timers)
+
+    def invocation(batch: PredictWork) -> JobCounts:
+        batch_counts = JobCounts()
+        batch_started = time.perf_counter()
+        predict_batch(batch, batch_counts)
+        timers.add("batch", time.perf_counter() - batch_started)
+        return batch_counts
+
+    started = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=args.invocations, thread_name_prefix="invocation") as pool:
+            for batch_counts in pool.map(invocation, batches):
+                counts.update(batch_counts)
+        wall = time.perf_counter() - started
+    finally:
+        undo()
+
+    served = sandbox.requests()
+    calls = served[CHAT_PATH]
+    with session_scope() as db_session:
+        stored = db_session.scalar(
+            select(func.count()).select_from(Prediction).where(Prediction.target_date == target_date)
+        )
+        ok = db_session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .where(Prediction.target_date == target_date, Prediction.status == PredictionStatus.OK)
+        )
+
+    ideal_concurrency = args.invocations * args.llm_concurrency
+    ideal_wall = calls * args.delay / ideal_concurrency
+    achieved = calls * args.delay / wall
+    ratio = achieved / ideal_concurrency
+    sizes = [len(batch.stock_codes) for batch in batches]
+    rounds = sum(math.ceil(size / args.llm_concurrency) for size in sizes)
+    batching_bound = sum(sizes) / (rounds * args.llm_concurrency) if rounds else 0.0
+    busy = timers.seconds["batch"]
+    calls_phase = timers.seconds["model calls of a batch"]
+    outside = busy - calls_phase
+    n_batches = max(1, timers.calls["batch"])
+
+    print()
+    print(
+        f"{args.stocks:,} stocks, {len(batches)} batches of ≤{args.batch_size}, {args.invocations} invocations × "
+        f"LLM_CONCURRENCY {args.llm_concurrency}, chat completions delayed {args.delay * 1000:.0f} ms"
+    )
+    print(f"plan_work                        {plan_seconds:8.2f} s   (before the fan-out; not in the wall time)")
+    print(f"wall time of the fan-out         {wall:8.2f} s")
+    print(
+        f"ideal time                       {ideal_wall:8.2f} s   = {calls} calls × {args.delay} s / {ideal_concurrency}"
+    )
+    print(f"chat calls served                {calls:8d}     {calls / wall:.1f} calls/s")
+    print(f"predictions stored               {stored:8d}     {ok} ok, {counts['failed_predictions']} failed")
+    print(f"achieved concurrency             {achieved:8.2f}     of an ideal {ideal_concurrency}")
+    verdict = "met" if ratio >= TARGET else "MISSED"
+    print(f"achieved / ideal                 {ratio:8.3f}     target ≥ {TARGET}: {verdict}")
+    print(
+        f"bound from batching alone        {batching_bound:8.3f}     {rounds} rounds of ≤{args.llm_concurrency} calls"
+    )
+    print()
+    print(f"where the invocations' time goes ({n_batches} batches, summed over the {args.invocations} threads):")
+    occupancy = busy / (wall * args.invocations)
+    print(f"  busy (in predict_batch)        {busy:8.2f} s   {occupancy:6.1%} of wall × invocations")
+    print(
+        f"  model calls (_run_predictors)  {calls_phase:8.2f} s   {calls_phase / busy:6.1%}   "
+        f"{(calls_phase / max(1, rounds) - args.delay) * 1000:+.0f} ms per round over the delay"
+    )
+    print(
+        f"  before + after the calls       {outside:8.2f} s   {outside / busy:6.1%}   "
+        f"{outside / n_batches * 1000:.0f} ms per batch, nothing in flight meanwhile:"
+    )
+    parts = (
+        ("    news retrieval", "news retrieval"),
+        ("      query embedding (OpenAI)", "query embedding"),
+        ("      vector search (Milvus)", "vector search"),
+        ("    store_predictions", "store_predictions"),
+        ("    SQL, every statement", "sql statement"),  # overlaps the lines above: a view across them
+    )
+    for title, label in parts:
+        print(
+            f"{title:<32}{timers.seconds[label]:9.2f} s   {timers.seconds[label] / busy:6.1%}   "
+            f"{timers.calls[label]:5d} × {timers.mean_ms(label):.1f} ms"
+        )
+    print(
+        f"  one LLM prediction (client)    {timers.mean_ms('one LLM prediction'):8.1f} ms mean over "
+        f"{timers.calls['one LLM prediction']} (the delay is {args.delay * 1000:.0f} ms)"
+    )
+    print(f"other sandbox requests: { {path: n for path, n in served.items() if path != CHAT_PATH} }")
+    print(f"cost of the day: ${counts['cost_microusd'] / 1e6:.2f} (LLM_DAILY_BUDGET_USD defaults to $20)")
+    print(f"counts: {dict(sorted(counts.items()))}")
+    for message, number in logged.messages.most_common(10):
+        print(f"logged {number}×  {message}")
+    print("(one run on a shared, loaded 2-core machine: read the numbers as ±several percent)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stocks", type=int, default=2500)
+    parser.add_argument("--delay", type=float, default=0.2, help="seconds each chat completion takes")
+    parser.add_argument("--invocations", type=int, default=5, help="concurrent predict Lambdas (threads)")
+    parser.add_argument("--llm-concurrency", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=10, help="PREDICT_BATCH_SIZE")
+    parser.add_argument("--target-date", type=date.fromisoformat, default=date(2024, 7, 1))
+    parser.add_argument("--sandbox-in-process", action="store_true")
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    args = parser.parse_args()
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from shared.market_calendar import is_trading_day, previous_trading_day
+
+    if not is_trading_day(args.target_date):
+        parser.error(f"{args.target_date} is not a trading day")
+    days = [previous_trading_day(args.target_date)]
+    while len(days) < HISTORY_DAYS:
+        days.append(previous_trading_day(days[-1]))
+
+    name = f"stockinsight_bench_predict_{os.getpid()}"
+    url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    lease: tuple[int, str] | None = None
+    tmp = Path(tempfile.mkdtemp(prefix="predict_bench_"))
+    sandbox: Sandbox | None = None
+    handler = CountingHandler()
+    shared_log = logging.getLogger("shared")
+    try:
+        lease = lease_redis_db()
+        redis_db = lease[0]
+        sandbox = Sandbox(in_process=args.sandbox_in_process)
+        for variable in ("PREDICT_QUEUE_URL", "NOTIFY_QUEUE_URL", "AWS_ENDPOINT_URL", "SECRETS_SSM_PATH",
+                         "SECRETS_MANAGER_ID", "DATABASE_HOST"):  # fmt: skip
+            os.environ.pop(variable, None)
+        os.environ.update(
+            {
+                "DATABASE_URL": url,
+                "REDIS_URL": f"{REDIS_BASE}/{redis_db}",
+                "MILVUS_URI": str(tmp / "milvus.db"),
+                "OPENAI_API_KEY": sandbox.env["OPENAI_API_KEY"],
+                "OPENAI_BASE_URL": sandbox.env["OPENAI_BASE_URL"],
+                "LLM_CONCURRENCY": str(args.llm_concurrency),
+                "PREDICT_BATCH_SIZE": str(args.batch_size),
+                # Each Lambda has a pool of its own; threads standing for them share one here.
+                "DB_POOL_SIZE": str(max(2, args.invocations)),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        from shared.container_state import reset_cached_clients
+        from shared.db.migrate import upgrade_to_head
+
+        reset_cached_clients()
+        import redis
+
+        redis.Redis.from_url(f"{REDIS_BASE}/{redis_db}").flushdb()
+        upgrade_to_head(url)
+        started = time.perf_counter()
+        load(url, stocks=args.stocks, days=sorted(days))
+        print(f"loaded {args.stocks:,} stocks × {len(days)} closes in {time.perf_counter() - started:.1f}s")
+
+        shared_log.addHandler(handler)
+        shared_log.propagate = False
+        run(args, sandbox, args.target_date, handler)
+    finally:
+        shared_log.removeHandler(handler)
+        shared_log.propagate = True
+        if "shared.container_state" in sys.modules:
+            sys.modules["shared.container_state"].reset_cached_clients()  # closes the engine and Milvus
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        if lease is not None:
+            release_redis_db(*lease)
+        if sandbox is not None:
+            sandbox.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
