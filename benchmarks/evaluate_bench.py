@@ -232,9 +232,10 @@ def evaluate(day: date) -> dict[str, Any]:
                 day=day,
                 flat_band=settings.flat_band,
                 round_trip_cost=2 * settings.commission_rate + settings.sell_tax_rate,
+                catch_up_days=100_000,  # the whole loaded history is "unscored" on the first run
             )
             scored_at = time.perf_counter()
-            rollup = evaluation_service.roll_up_daily_performance(db_session=db_session, prediction_ids=scored)
+            rollup = evaluation_service.roll_up_daily_performance(db_session=db_session, dates=sorted(scored))
             rolled_at = time.perf_counter()
         finished = time.perf_counter()
     finally:
@@ -245,7 +246,7 @@ def evaluate(day: date) -> dict[str, Any]:
         "rollup": rolled_at - scored_at,
         "commit": finished - rolled_at,
         "statements": timer.seconds,
-        "scored": len(scored),
+        "scored": sum(scored.values()),
         "rows": rollup["rows"],
         "dates": len(rollup["dates"]),
     }

@@ -142,7 +142,9 @@ class Settings(BaseSettings):
     llm_daily_budget_usd: float = 20.0
     predict_batch_size: int = 10
     schedule_lock_seconds: int = 900
-    llm_concurrency: int = Field(default=4, ge=1, le=64)
+    # A predict batch (predict_batch_size stocks) runs in whole rounds of this many calls:
+    # keep the batch size a multiple of it.
+    llm_concurrency: int = Field(default=5, ge=1, le=64)
     llm_temperature: float = 0.2
     # USD per 1M tokens: [input, output]; cost per prediction = tokens × price.
     openai_prices_per_million: dict[str, list[float]] = {
@@ -150,6 +152,8 @@ class Settings(BaseSettings):
         "gpt-4o-mini": [0.15, 0.60],
     }
     baseline_batch_size: int = 200
+    # Evaluate re-scores its own day and catches up on unscored predictions this far back.
+    evaluation_catch_up_days: int = 30
     commission_rate: float = 0.00015  # per leg
     sell_tax_rate: float = 0.0018  # securities transaction tax, sell leg
 

@@ -7,7 +7,7 @@ numbers. The formulas mirror `shared.evaluation.statistics` (which the tests che
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -31,7 +31,7 @@ _SCORE_SQL = text(
           AND p.direction IS NOT NULL
           AND p.probability IS NOT NULL
           AND prev.close > 0
-          AND p.target_date <= CAST(:day AS date)
+          AND p.target_date BETWEEN CAST(:since AS date) AND CAST(:day AS date)
           AND (p.target_date = CAST(:day AS date) OR e.prediction_id IS NULL)
     ),
     realised AS (
@@ -47,6 +47,7 @@ _SCORE_SQL = text(
                LEAST(GREATEST(r.probability, CAST(:eps AS float8)), 1 - CAST(:eps AS float8)) AS p_clipped
         FROM realised r
     )
+    , upserted AS (
     INSERT INTO evaluations (prediction_id, previous_close, actual_close, actual_return, realized_direction,
                              correct, brier, log_loss, strategy_return, evaluated_at)
     SELECT prediction_id, previous_close, actual_close, actual_return, realized_direction, correct,
@@ -68,6 +69,12 @@ _SCORE_SQL = text(
         strategy_return = EXCLUDED.strategy_return,
         evaluated_at = EXCLUDED.evaluated_at
     RETURNING prediction_id
+    )
+    -- Dates, not a million ids, go back to Python: the roll-up works per target date.
+    SELECT p.target_date, count(*)
+    FROM upserted u JOIN predictions p ON p.id = u.prediction_id
+    GROUP BY p.target_date
+    ORDER BY p.target_date
     """
 )
 
@@ -166,20 +173,28 @@ _CUMULATIVE_SQL = text(
 )
 
 
-def score_matured_predictions(*, db_session: Session, day: date, flat_band: float, round_trip_cost: float) -> list[int]:
-    """Evaluate every prediction whose target day has closed by `day`; returns the ids scored."""
+def score_matured_predictions(
+    *, db_session: Session, day: date, flat_band: float, round_trip_cost: float, catch_up_days: int
+) -> dict[date, int]:
+    """Evaluate every prediction whose target day has closed by `day`: that day's afresh, and
+    older ones still unscored within `catch_up_days`. Returns how many were scored per target date."""
     rows = db_session.execute(
         _SCORE_SQL,
-        {"day": day, "flat_band": flat_band, "round_trip_cost": round_trip_cost, "eps": 1e-6},
+        {
+            "day": day,
+            "since": day - timedelta(days=catch_up_days),
+            "flat_band": flat_band,
+            "round_trip_cost": round_trip_cost,
+            "eps": 1e-6,
+        },
     )
-    return [row[0] for row in rows]
+    return {row[0]: int(row[1]) for row in rows}
 
 
-def roll_up_daily_performance(*, db_session: Session, prediction_ids: list[int]) -> dict[str, Any]:
-    """Recompute daily_performance for every target date those predictions touch."""
-    if not prediction_ids:
+def roll_up_daily_performance(*, db_session: Session, dates: list[date]) -> dict[str, Any]:
+    """Recompute daily_performance for those target dates (and the running totals after them)."""
+    if not dates:
         return {"dates": [], "rows": 0}
-    dates = [row[0] for row in db_session.execute(_AFFECTED_DATES_SQL, {"ids": prediction_ids})]
     written = db_session.execute(_ROLLUP_SQL, {"dates": dates}).all()
     model_ids = [
         row[0]

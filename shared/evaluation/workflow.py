@@ -39,11 +39,12 @@ def run_evaluation(job: ScheduledJob, *, request_id: str | None = None) -> JobRe
                 day=day,
                 flat_band=settings.flat_band,
                 round_trip_cost=2 * settings.commission_rate + settings.sell_tax_rate,
+                catch_up_days=settings.evaluation_catch_up_days,
             )
-            rollup = evaluation_service.roll_up_daily_performance(db_session=db_session, prediction_ids=scored)
+            rollup = evaluation_service.roll_up_daily_performance(db_session=db_session, dates=sorted(scored))
             versus_baselines = _versus_baselines(db_session=db_session, day=day)
             ab_tests = _running_ab_tests(db_session=db_session)
-        counts["evaluated"] += len(scored)
+        counts["evaluated"] += sum(scored.values())
         counts["performance_rows"] += rollup["rows"]
         invalidated = sum(invalidate_namespace(namespace) for namespace in DERIVED_CACHE_NAMESPACES)
         counts["caches_invalidated"] += invalidated

@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.market_calendar import market_open_at
@@ -49,13 +49,32 @@ class PredictionInput:
 
 def price_history(*, db_session: Session, code: str, until: date, limit: int) -> list[PricePoint]:
     """The last `limit` closes on or before `until`, oldest first."""
+    return price_histories(db_session=db_session, codes=[code], until=until, limit=limit)[code]
+
+
+def price_histories(*, db_session: Session, codes: list[str], until: date, limit: int) -> dict[str, list[PricePoint]]:
+    """Each stock's last `limit` closes on or before `until`, oldest first, in one query."""
+    ranked = (
+        select(
+            DailyPrice.code,
+            DailyPrice.date,
+            DailyPrice.close,
+            DailyPrice.volume,
+            DailyPrice.change_rate,
+            func.row_number().over(partition_by=DailyPrice.code, order_by=DailyPrice.date.desc()).label("rank"),
+        )
+        .where(DailyPrice.code.in_(codes), DailyPrice.date <= until)
+        .subquery()
+    )
     rows = db_session.execute(
-        select(DailyPrice.date, DailyPrice.close, DailyPrice.volume, DailyPrice.change_rate)
-        .where(DailyPrice.code == code, DailyPrice.date <= until)
-        .order_by(DailyPrice.date.desc())
-        .limit(limit)
+        select(ranked.c.code, ranked.c.date, ranked.c.close, ranked.c.volume, ranked.c.change_rate)
+        .where(ranked.c.rank <= limit)
+        .order_by(ranked.c.code, ranked.c.date)
     ).all()
-    return [PricePoint(day=row[0], close=row[1], volume=row[2], change_rate=row[3]) for row in reversed(rows)]
+    histories: dict[str, list[PricePoint]] = {code: [] for code in codes}
+    for code, day, close, volume, change_rate in rows:
+        histories[code].append(PricePoint(day=day, close=close, volume=volume, change_rate=change_rate))
+    return histories
 
 
 def gather_inputs(
@@ -75,6 +94,9 @@ def gather_inputs(
         published_before=cutoff,
         k=news_k,
     )
+    histories = price_histories(
+        db_session=db_session, codes=[stock.code for stock in stocks], until=as_of_date, limit=history_days + 1
+    )
     return [
         PredictionInput(
             stock_code=stock.code,
@@ -82,7 +104,7 @@ def gather_inputs(
             as_of_date=as_of_date,
             target_date=target_date,
             cutoff=cutoff,
-            prices=price_history(db_session=db_session, code=stock.code, until=as_of_date, limit=history_days + 1),
+            prices=histories[stock.code],
             news=[_evidence(item) for item in retrieved[stock.code].items],
             retrieval_method=retrieved[stock.code].method,
         )
