@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from runner.events import HttpRequest, http_api_event, match_route
 from runner.invoke import function_environment, invoke, lambda_context, load_handler
 from runner.template import FunctionSpec
+from sandbox.wire import read_http_body
 
 log = logging.getLogger(__name__)
 
@@ -221,24 +222,7 @@ class ApiGateway:
             server_version = "stockinsight-local-gateway"
 
             def _read_body(self) -> bytes | None:
-                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    chunks: list[bytes] = []
-                    total = 0
-                    while True:
-                        size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return b"".join(chunks)
-                        total += size
-                        if total > MAX_REQUEST_BYTES:
-                            return None
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_REQUEST_BYTES:
-                    return None
-                return self.rfile.read(length) if length else b""
+                return read_http_body(self.rfile, self.headers, max_bytes=MAX_REQUEST_BYTES)
 
             def _serve(self) -> None:
                 started = time.perf_counter()

@@ -34,7 +34,7 @@ from sandbox.news import Newsroom
 from sandbox.openai_api import CHAT_PATH, MALFORMED, OpenAiApi
 from sandbox.telegram_api import TelegramApi
 from sandbox.universe import Universe, UniverseName
-from sandbox.wire import Request, Response
+from sandbox.wire import Request, Response, read_http_body
 
 CONTROL_PREFIX = "/_sandbox/"
 
@@ -76,18 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        return read_http_body(self.rfile, self.headers) or b""
 
     def _serve(self) -> None:
         url = urlsplit(self.path)

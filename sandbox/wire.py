@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.cookies import SimpleCookie
+from io import BufferedIOBase
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -96,3 +97,29 @@ class Response:
         headers: list[tuple[str, str]] | None = None,
     ) -> Response:
         return cls(status, text.encode("utf-8"), [("Content-Type", content_type), *(headers or [])])
+
+
+def read_http_body(rfile: BufferedIOBase, headers: Any, *, max_bytes: int | None = None) -> bytes | None:
+    """A request body from a stdlib HTTP handler: Content-Length or chunked.
+
+    Returns None when the body is larger than `max_bytes`. The sandbox and the local
+    runner's API gateway both read bodies this way.
+    """
+    if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = int(rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers are not used
+                return b"".join(chunks)
+            total += size
+            if max_bytes is not None and total > max_bytes:
+                return None
+            chunks.append(rfile.read(size))
+            rfile.readline()
+    length = int(headers.get("Content-Length") or 0)
+    if max_bytes is not None and length > max_bytes:
+        return None
+    return rfile.read(length) if length > 0 else b""
