@@ -40,12 +40,14 @@ def health():
 handler = Mangum(app, lifespan="off")
 """
 
-# The client libraries each function's handler imports at module level.
+# The libraries each function's handler really uses at module level: every function reads
+# its settings with pydantic-settings and Postgres through the SQLAlchemy ORM (pg8000).
+COMMON = "import pydantic, pydantic_settings, sqlalchemy.orm, pg8000, redis, holidays"
 CLIENTS = {
-    "crawl": "import sqlalchemy, pg8000, redis, httpx, tenacity, holidays",
-    "predict": "import sqlalchemy, pg8000, redis, holidays, boto3",
-    "evaluate": "import sqlalchemy, pg8000, redis, holidays",
-    "notify": "import sqlalchemy, pg8000, redis, telegram",
+    "crawl": f"{COMMON}, httpx, tenacity",
+    "predict": f"{COMMON}, boto3",
+    "evaluate": COMMON,
+    "notify": f"{COMMON}, telegram",
 }
 
 LOAD_HANDLER = """
