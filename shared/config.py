@@ -57,7 +57,6 @@ class Settings(BaseSettings):
     database_host: str | None = None
     # Lambdas scale out: one tiny pool per container keeps Postgres alive (DESIGN §6).
     db_pool_size: int = Field(default=2, ge=1, le=20)
-    db_statement_timeout_ms: int = 30_000
     redis_url: str = "redis://127.0.0.1:6379/0"
     milvus_uri: str = ".local/milvus.db"
     milvus_token: SecretStr | None = None
