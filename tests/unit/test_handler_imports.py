@@ -1,0 +1,37 @@
+"""Cold start: a function imports only what it uses (DESIGN §2), checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = {"fastapi", "starlette", "mangum", "jwt", "bcrypt", "openai", "pymilvus", "telegram", "pandas"}
+# What each handler may import at module level; the rest is imported only when a job needs it
+# (crawl's embed job loads pymilvus/openai, predict's LLM model openai, its retrieval pymilvus).
+ALLOWED = {
+    "api": {"fastapi", "starlette", "mangum", "jwt", "bcrypt"},
+    "crawl": set(),
+    "predict": set(),
+    "evaluate": set(),
+    "notify": set(),
+}
+
+
+@pytest.mark.parametrize("function", sorted(ALLOWED))
+def test_handler_module_imports_only_what_its_function_uses(function: str) -> None:
+    code = (
+        f"import sys, json, functions.{function}.handler as h; assert callable(h.lambda_handler); "
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))"
+    )
+    env = {**os.environ, "JWT_SECRET": "not-used-here"}
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(json.loads(output.strip().splitlines()[-1]))
+    assert loaded & HEAVY == ALLOWED[function]
