@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Index, String, false, true
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, TimestampMixin
@@ -27,7 +27,11 @@ class Stock(TimestampMixin, Base):
     sector: Mapped[str | None] = mapped_column(String(100), index=True)
     isin: Mapped[str | None] = mapped_column(String(12))
     listed_on: Mapped[date | None] = mapped_column(Date)
+    # Tracked by the system (predicted, crawled). An admin may switch it off; the listing job
+    # switches it off for a stock that left the exchange and records when in `delisted_at`,
+    # so a relisting brings back what the listing retired, never what an admin did.
     active: Mapped[bool] = mapped_column(Boolean, server_default=true(), index=True)
+    delisted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     watched: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (Index("ix_stocks_name", "name"),)

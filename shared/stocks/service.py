@@ -25,11 +25,14 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
+    case,
     cast,
     func,
     literal_column,
+    null,
     or_,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy import update as sql_update
@@ -275,7 +278,7 @@ def upsert_listing(
     complete_for: Iterable[Market] = (),
     also_listed: Iterable[str] = (),
 ) -> ListingCounts:
-    """Add new listings, update changed ones, reactivate returning ones.
+    """Add new listings, update changed ones, reactivate the ones the listing itself retired.
 
     `complete_for` names the markets this listing covers in full: their stocks missing
     from it are marked inactive (never deleted: prices and predictions refer to them).
@@ -305,13 +308,14 @@ def upsert_listing(
             "sector": excluded.sector,
             "isin": func.coalesce(excluded.isin, table.c.isin),
             "listed_on": func.coalesce(excluded.listed_on, table.c.listed_on),
-            "active": excluded.active,
+            # Back on the listing: what the listing retired returns; an admin's "off" stays off.
+            "active": case((table.c.delisted_at.is_not(None), true()), else_=table.c.active),
         }
         statement: ReturningInsert[tuple[bool]] = insert.on_conflict_do_update(
             index_elements=[Stock.code],
-            set_={**new_values, "updated_at": func.now()},
-            where=tuple_(*(table.c[column] for column in _LISTING_COLUMNS)).is_distinct_from(
-                tuple_(*(new_values[column] for column in _LISTING_COLUMNS))
+            set_={**new_values, "delisted_at": None, "updated_at": func.now()},
+            where=tuple_(*(table.c[column] for column in _LISTING_COLUMNS), table.c.delisted_at).is_distinct_from(
+                tuple_(*(new_values[column] for column in _LISTING_COLUMNS), null())
             ),
         ).returning(literal_column("xmax = 0"))
         flags = [was_insert for (was_insert,) in db_session.execute(statement)]
@@ -342,7 +346,7 @@ def _deactivate_missing(*, db_session: Session, listed: set[str], markets: set[M
     result = db_session.execute(
         sql_update(Stock)
         .where(Stock.code.in_(missing), Stock.active.is_(True))
-        .values(active=False, updated_at=func.now())
+        .values(active=False, delisted_at=func.now(), updated_at=func.now())
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0), False

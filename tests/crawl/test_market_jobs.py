@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -128,16 +128,30 @@ def test_non_trading_days_are_skipped_without_calling_krx(recorded_krx: Recorded
 
 def test_listing_adds_updates_and_retires_stocks(recorded_krx: RecordedKrx, db_session: Session) -> None:
     db_session.add(Stock(code="999990", name="상장폐지된회사", market=Market.KOSDAQ, active=True))
-    db_session.add(Stock(code="005930", name="옛이름", market=Market.KOSPI, active=False))
+    # Retired by an earlier listing (delisted), now back on the exchange: reactivated.
+    db_session.add(
+        Stock(
+            code="005930",
+            name="옛이름",
+            market=Market.KOSPI,
+            active=False,
+            delisted_at=datetime(2023, 1, 2, tzinfo=UTC),
+        )
+    )
+    # Switched off by an admin while listed: the listing leaves that decision alone.
+    db_session.add(Stock(code="000660", name="SK하이닉스", market=Market.KOSPI, active=False))
     db_session.commit()
 
     result = jobs.run_listing(day=date(2024, 1, 6))  # a Saturday: the basis is Friday's listing
     assert result.details["listing_date"] == "2024-01-05"
-    assert result.counts["inserted"] == 2772 and result.counts["updated"] == 1 and result.counts["deactivated"] == 1
+    assert result.counts["inserted"] == 2771 and result.counts["updated"] == 2 and result.counts["deactivated"] == 1
     db_session.expire_all()
-    assert db_session.get(Stock, "999990").active is False  # type: ignore[union-attr]
+    retired = db_session.get(Stock, "999990")
+    assert retired is not None and retired.active is False and retired.delisted_at is not None
     samsung = db_session.get(Stock, "005930")
-    assert samsung is not None and samsung.active and samsung.name == "삼성전자"
+    assert samsung is not None and samsung.active and samsung.name == "삼성전자" and samsung.delisted_at is None
+    hynix = db_session.get(Stock, "000660")
+    assert hynix is not None and hynix.active is False and hynix.delisted_at is None
     assert db_session.get(Stock, "009520").market is Market.KOSDAQ  # type: ignore[union-attr]  # KOSDAQ GLOBAL
 
     again = jobs.run_listing(day=date(2024, 1, 6))
