@@ -39,11 +39,13 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,6 +280,7 @@ def instrument(timers: Timers) -> Callable[[], None]:
         wrapped.append((owner, attribute, original))
         setattr(owner, attribute, timed)
 
+    wrap(workflow, "predict_batch", "batch")
     wrap(workflow, "_run_predictors", "model calls of a batch")
     wrap(predictor.LLMPredictor, "predict", "one LLM prediction")
     wrap(inputs, "retrieve_for_stocks", "news retrieval")
@@ -296,6 +299,8 @@ def instrument(timers: Timers) -> Callable[[], None]:
 
     return undo
 
+
+SQS_BATCH_SIZE = 10  # the predict queue's event source BatchSize in template.yaml
 
 # --- the run --------------------------------------------------------------------------------
 
@@ -330,7 +335,7 @@ def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: C
     from shared.db.session import session_scope
     from shared.jobs.service import JobCounts
     from shared.predictions.models import Prediction, PredictionStatus
-    from shared.predictions.workflow import PredictWork, plan_work, predict_batch
+    from shared.predictions.workflow import PredictWork, plan_work
 
     deactivate_baselines()
     warm_up(target_date, [f"{index:06d}" for index in range(1, min(args.stocks, args.batch_size) + 1)])
@@ -345,21 +350,53 @@ def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: C
     timers = Timers()
     undo = instrument(timers)
 
-    def invocation(batch: PredictWork) -> JobCounts:
-        batch_counts = JobCounts()
-        batch_started = time.perf_counter()
-        predict_batch(batch, batch_counts)
-        timers.add("batch", time.perf_counter() - batch_started)
-        return batch_counts
+    from shared.predictions import workflow
+
+    def batch_invocation(batch: PredictWork) -> None:
+        workflow.predict_batch(batch, JobCounts())
+
+    def sqs_invocation(batches_of_event: list[PredictWork]) -> None:
+        # What the predict queue's event source delivers: up to BatchSize (10) records.
+        event = {
+            "Records": [
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": "bench",
+                    "body": batch.model_dump_json(),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:ap-northeast-2:123456789012:bench-predict",
+                    "awsRegion": "ap-northeast-2",
+                }
+                for batch in batches_of_event
+            ]
+        }
+        response = workflow.consume_predict_batch(event, SimpleNamespace(aws_request_id=str(uuid.uuid4())))
+        if response["batchItemFailures"]:
+            raise RuntimeError(f"records failed: {response['batchItemFailures']}")
 
     started = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=args.invocations, thread_name_prefix="invocation") as pool:
-            for batch_counts in pool.map(invocation, batches):
-                counts.update(batch_counts)
+            if args.path == "sqs":
+                events = [batches[start : start + SQS_BATCH_SIZE] for start in range(0, len(batches), SQS_BATCH_SIZE)]
+                list(pool.map(sqs_invocation, events))
+            else:
+                list(pool.map(batch_invocation, batches))
         wall = time.perf_counter() - started
     finally:
         undo()
+
+    with session_scope() as db_session:
+        failed, cost = db_session.execute(
+            select(
+                func.count().filter(Prediction.status == PredictionStatus.FAILED),
+                func.coalesce(func.sum(Prediction.cost_usd), 0),
+            ).where(Prediction.target_date == target_date)
+        ).one()
+    counts["failed_predictions"] = int(failed)
+    counts["cost_microusd"] = int(cost * 1_000_000)
 
     served = sandbox.requests()
     calls = served[CHAT_PATH]
@@ -406,7 +443,7 @@ def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: C
     print()
     print(f"where the invocations' time goes ({n_batches} batches, summed over the {args.invocations} threads):")
     occupancy = busy / (wall * args.invocations)
-    print(f"  busy (in predict_batch)        {busy:8.2f} s   {occupancy:6.1%} of wall × invocations")
+    print(f"  busy (in predict_batch)        {busy:8.2f} s   {occupancy:6.1%} of wall × invocations (records overlap)")
     print(
         f"  model calls (_run_predictors)  {calls_phase:8.2f} s   {calls_phase / busy:6.1%}   "
         f"{(calls_phase / max(1, rounds) - args.delay) * 1000:+.0f} ms per round over the delay"
@@ -444,6 +481,12 @@ def main() -> None:
     parser.add_argument("--stocks", type=int, default=2500)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds each chat completion takes")
     parser.add_argument("--invocations", type=int, default=5, help="concurrent predict Lambdas (threads)")
+    parser.add_argument(
+        "--path",
+        choices=("sqs", "batch"),
+        default="sqs",
+        help="sqs: invocations consume SQS events of 10 records (production); batch: call predict_batch directly",
+    )
     parser.add_argument("--llm-concurrency", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=10, help="PREDICT_BATCH_SIZE")
     parser.add_argument("--target-date", type=date.fromisoformat, default=date(2024, 7, 1))
@@ -489,8 +532,8 @@ def main() -> None:
                 "OPENAI_BASE_URL": sandbox.env["OPENAI_BASE_URL"],
                 "LLM_CONCURRENCY": str(args.llm_concurrency),
                 "PREDICT_BATCH_SIZE": str(args.batch_size),
-                # Each Lambda has a pool of its own; threads standing for them share one here.
-                "DB_POOL_SIZE": str(max(2, args.invocations)),
+                # Each Lambda has a pool of its own (2); threads standing for them share one here.
+                "DB_POOL_SIZE": str(2 * args.invocations),
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )

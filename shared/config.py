@@ -151,6 +151,9 @@ class Settings(BaseSettings):
         "gpt-4o-mini": [0.15, 0.60],
     }
     baseline_batch_size: int = 200
+    # SQS records a predict invocation works on at once (each holds a DB connection while
+    # it gathers or stores, so keep it ≤ db_pool_size); they share llm_concurrency calls.
+    predict_records_in_parallel: int = Field(default=2, ge=1, le=10)
     # Evaluate re-scores its own day and catches up on unscored predictions this far back.
     evaluation_catch_up_days: int = 30
     commission_rate: float = 0.00015  # per leg

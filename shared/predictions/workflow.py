@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -150,8 +150,11 @@ def _predict_one(predictor: Predictor, prediction_input: PredictionInput) -> Pre
         raise PredictionFailed(f"{type(exc).__name__}: {str(exc)[:500]}") from exc
 
 
-def predict_batch(work: PredictWork, counts: JobCounts) -> list[Prediction]:
-    """Predict and store one batch; returns the newly stored predictions (high-signal ones are queued)."""
+def predict_batch(work: PredictWork, counts: JobCounts, *, llm_pool: Executor | None = None) -> list[Prediction]:
+    """Predict and store one batch; returns the newly stored predictions (high-signal ones are queued).
+
+    `llm_pool` runs the model calls when several batches share one invocation's concurrency.
+    """
     settings = get_settings()
     with session_scope() as db_session:
         model_config = db_session.get(ModelConfig, work.model_config_id)
@@ -196,7 +199,12 @@ def predict_batch(work: PredictWork, counts: JobCounts) -> list[Prediction]:
         return []
 
     records = _run_predictors(
-        model_config, predictor, inputs, work, concurrency=settings.llm_concurrency if is_llm else 1
+        model_config,
+        predictor,
+        inputs,
+        work,
+        concurrency=settings.llm_concurrency if is_llm else 1,
+        pool=llm_pool if is_llm else None,
     )
 
     with session_scope() as db_session:
@@ -233,6 +241,7 @@ def _run_predictors(
     work: PredictWork,
     *,
     concurrency: int,
+    pool: Executor | None = None,
 ) -> list[prediction_service.PredictionRecord]:
     def one(prediction_input: PredictionInput) -> prediction_service.PredictionRecord:
         base = prediction_service.PredictionRecord(
@@ -261,6 +270,8 @@ def _run_predictors(
             cost_usd=outcome.cost_usd,
         )
 
+    if pool is not None:
+        return list(pool.map(one, inputs))
     if concurrency <= 1 or len(inputs) <= 1:
         return [one(item) for item in inputs]
     # Bounded concurrency for network-bound model calls; a transient error fails the whole
@@ -296,15 +307,17 @@ def _queue_signals(signals: list[SignalMessage], counts: JobCounts) -> None:
 def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batch: each record is one `PredictWork`; failures are reported per record.
 
-    A record is claimed with a Redis lock on its message id while it is worked on, so a
-    duplicate delivery running at the same moment (SQS is at-least-once) fails and comes
-    back later instead of paying for the same model calls twice.
+    Records run `predict_records_in_parallel` at a time and share one pool of
+    `llm_concurrency` model calls, so one record's database and retrieval work overlaps
+    another's calls while the invocation's call concurrency stays bounded. A record is
+    claimed with a Redis lock on its message id while it is worked on, so a duplicate
+    delivery running at the same moment (SQS is at-least-once) fails and comes back later
+    instead of paying for the same model calls twice.
     """
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from shared.stores.redis import exclusive_lock
-
+    settings = get_settings()
     processor = BatchProcessor(event_type=EventType.SQS)
     records = event.get("Records", [])
     run_date = _target_date_of(records[0].get("body", "")) if records else None
@@ -312,13 +325,28 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
     outcome: dict[str, Any] = {}
 
     def work(counts: JobCounts) -> dict[str, Any]:
+        errors: dict[str, BaseException] = {}
+        with (
+            ThreadPoolExecutor(max_workers=settings.llm_concurrency, thread_name_prefix="llm") as llm_pool,
+            ThreadPoolExecutor(
+                max_workers=max(1, min(settings.predict_records_in_parallel, len(records))),
+                thread_name_prefix="record",
+            ) as record_pool,
+        ):
+            futures = {
+                str(record.get("messageId")): record_pool.submit(_predict_record, record, llm_pool)
+                for record in records
+            }
+            for message_id, future in futures.items():
+                record_counts, error = future.result()
+                counts.update(record_counts)
+                if error is not None:
+                    errors[message_id] = error
+
         def record_handler(record: SQSRecord) -> None:
-            batch = PredictWork.model_validate_json(record.body)
-            with exclusive_lock(f"predict:message:{record.message_id}", ttl_seconds=900) as claimed:
-                if not claimed:
-                    counts["records_in_progress_elsewhere"] += 1
-                    raise RuntimeError(f"message {record.message_id} is being processed by another invocation")
-                predict_batch(batch, counts)
+            # The work is done above; this reports each record's outcome the Powertools way.
+            if record.message_id in errors:
+                raise errors[record.message_id]
 
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
@@ -339,6 +367,25 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
         lock_key=request_id or uuid.uuid4().hex,
     )
     return {"batchItemFailures": outcome.get("batchItemFailures", [])}
+
+
+def _predict_record(record: dict[str, Any], llm_pool: Executor) -> tuple[JobCounts, BaseException | None]:
+    """One SQS record's work with counts of its own (merged by the caller, not shared between threads)."""
+    from shared.stores.redis import exclusive_lock
+
+    counts = JobCounts()
+    message_id = str(record.get("messageId"))
+    try:
+        batch = PredictWork.model_validate_json(record.get("body") or "")
+        with exclusive_lock(f"predict:message:{message_id}", ttl_seconds=900) as claimed:
+            if not claimed:
+                counts["records_in_progress_elsewhere"] += 1
+                raise RuntimeError(f"message {message_id} is being processed by another invocation")
+            predict_batch(batch, counts, llm_pool=llm_pool)
+    except Exception as exc:  # reported as this record's failure; the others go on
+        log.warning("predict record failed", extra={"message_id": message_id, "error": str(exc)[:300]})
+        return counts, exc
+    return counts, None
 
 
 def _target_date_of(body: str) -> str | None:
