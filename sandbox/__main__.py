@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         while True:
             server.wait(0.5)  # short joins keep Ctrl-C responsive
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C is how this foreground server is meant to stop
     finally:
         server.stop()
 

@@ -176,7 +176,7 @@ def _normalise(fields: dict[str, Any]) -> dict[str, Any]:
                 try:
                     value = json.loads(stripped)
                 except ValueError:
-                    pass
+                    pass  # not JSON after all: Telegram keeps such a field as the string it was
         out[key] = value
     return out
 

@@ -97,4 +97,4 @@ class AbTestRead(ReadModel):
 
 
 class AbTestPagination(Page[AbTestRead]):
-    pass
+    """A page of A/B tests; a named subclass gives its OpenAPI schema a readable name."""

@@ -38,7 +38,7 @@ class UnknownModelConfigError(LookupError):
 
 
 class UnknownVariantError(LookupError):
-    pass
+    """The variant is not part of the A/B test it was named for (a 404 to API clients)."""
 
 
 # --- reads --------------------------------------------------------------------

@@ -30,7 +30,7 @@ class EmbeddingBatchError(RuntimeError):
 
 
 class _StoreFailure(Exception):
-    pass
+    """Milvus refused a batch: a store outage, retried next run, never counted against the items."""
 
 
 def _is_item_error(exc: BaseException) -> bool:

@@ -21,7 +21,7 @@ class NewsWithStocksRead(NewsRead):
 
 
 class NewsPagination(Page[NewsRead]):
-    pass
+    """A page of news items; a named subclass gives its OpenAPI schema a readable name."""
 
 
 class NewsSearchHit(NewsWithStocksRead):

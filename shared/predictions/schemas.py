@@ -71,7 +71,7 @@ class PredictionRead(ReadModel):
 
 
 class PredictionPagination(Page[PredictionRead]):
-    pass
+    """A page of predictions; a named subclass gives its OpenAPI schema a readable name."""
 
 
 class PredictionDetail(PredictionRead):
@@ -166,4 +166,4 @@ class ModelConfigWithPerformance(ModelConfigRead):
 
 
 class ModelConfigPagination(Page[ModelConfigWithPerformance]):
-    pass
+    """A page of model configs; a named subclass gives its OpenAPI schema a readable name."""

@@ -70,7 +70,7 @@ class StockWithPrice(StockRead):
 
 
 class StockPagination(Page[StockWithPrice]):
-    pass
+    """A page of stocks; a named subclass gives its OpenAPI schema a readable name."""
 
 
 class PriceHistory(ReadModel):
