@@ -7,20 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from shared.notifications.delivery import deliver_queue_batch
-from shared.notifications.models import Notification, NotificationStatus
+from shared.notifications.models import NotificationStatus
 from shared.users.models import User
-
-
-def _rows(db_session: Any) -> list[Notification]:
-    db_session.expire_all()
-    return list(db_session.scalars(select(Notification).order_by(Notification.id)))
-
-
-def _failures(response: dict[str, Any]) -> list[str]:
-    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+from tests.notify.ledger import failed_message_ids, notification_rows
 
 
 def test_signal_goes_to_eligible_subscribers_once_with_escaped_korean_html(
@@ -32,7 +23,7 @@ def test_signal_goes_to_eligible_subscribers_once_with_escaped_korean_html(
 
     response = deliver_queue_batch(event)
 
-    assert _failures(response) == []
+    assert failed_message_ids(response) == []
     # alice (0.7 ≤ 0.82) and bob (0.5); not carol (0.95), unlinked, inactive or muted users.
     assert sorted(str(m["chat_id"]) for m in telegram.telegram_messages) == ["1001", "1002"]
     message = telegram.telegram_messages[0]
@@ -42,7 +33,7 @@ def test_signal_goes_to_eligible_subscribers_once_with_escaped_korean_html(
     assert "▲ 상승" in text and "82.0%" in text and "gpt-4o-v1" in text
     assert "반도체 업황 개선 &lt;기대&gt; &amp; 외국인 순매수" in text
     assert f'<a href="https://stockinsight.example/predictions/{prediction_id}">' in text
-    rows = _rows(db_session)
+    rows = notification_rows(db_session)
     assert {row.dedupe_key for row in rows} == {f"signal:{prediction_id}:1001", f"signal:{prediction_id}:1002"}
     assert all(row.status is NotificationStatus.SENT and row.telegram_message_id and row.sent_at for row in rows)
     assert all(row.attempts == 1 for row in rows)
@@ -58,9 +49,9 @@ def test_redelivered_message_is_not_sent_twice(
 
     response = deliver_queue_batch(sqs_event(body))
 
-    assert _failures(response) == []
+    assert failed_message_ids(response) == []
     assert len(telegram.telegram_messages) == first == 2
-    assert all(row.attempts == 1 for row in _rows(db_session))
+    assert all(row.attempts == 1 for row in notification_rows(db_session))
 
 
 def test_without_token_logs_and_records_skipped_no_token(
@@ -78,8 +69,8 @@ def test_without_token_logs_and_records_skipped_no_token(
 
     response = deliver_queue_batch(sqs_event(bodies.signal(seeded.prediction_ids["005930:gpt-4o-v1"])))
 
-    assert _failures(response) == []
-    rows = _rows(db_session)
+    assert failed_message_ids(response) == []
+    rows = notification_rows(db_session)
     assert [row.status for row in rows] == [NotificationStatus.SKIPPED_NO_TOKEN] * 2
     assert any("would have sent" in record.getMessage() for record in caplog.records)
 
@@ -98,7 +89,7 @@ def test_poison_message_fails_alone(
     response = deliver_queue_batch(event)
 
     records = event["Records"]
-    assert _failures(response) == [records[1]["messageId"], records[2]["messageId"]]
+    assert failed_message_ids(response) == [records[1]["messageId"], records[2]["messageId"]]
     assert len(telegram.telegram_messages) == 5  # signal: alice, bob; alert (no threshold): alice, bob, carol
 
 
@@ -114,7 +105,7 @@ def test_alert_goes_to_subscribers_once_per_stock_threshold_and_day(
 
     deliver_queue_batch(sqs_event(bodies.alert(threshold=10.0, change_rate=10.4), bodies.alert(day="2024-01-04")))
     assert len(telegram.telegram_messages) == 9
-    assert {row.dedupe_key for row in _rows(db_session)} >= {
+    assert {row.dedupe_key for row in notification_rows(db_session)} >= {
         "alert:005930:5:2024-01-03:1001",
         "alert:005930:10:2024-01-03:1001",
         "alert:005930:5:2024-01-04:1002",
@@ -154,9 +145,9 @@ def test_flood_control_waits_retry_after_then_sends(
         sqs_event(bodies.signal(seeded.prediction_ids["005930:gpt-4o-v1"])), remaining_ms=lambda: 60_000
     )
 
-    assert _failures(response) == []
+    assert failed_message_ids(response) == []
     assert sorted(str(m["chat_id"]) for m in telegram.telegram_messages) == ["1001", "1002"]
-    assert all(row.status is NotificationStatus.SENT for row in _rows(db_session))
+    assert all(row.status is NotificationStatus.SENT for row in notification_rows(db_session))
 
 
 def test_flood_control_past_the_deadline_hands_the_message_back(
@@ -179,14 +170,14 @@ def test_flood_control_past_the_deadline_hands_the_message_back(
     # 20 s left, 10 s kept back for bookkeeping: a 30 s wait does not fit.
     response = deliver_queue_batch(event, remaining_ms=lambda: 20_000)
 
-    assert _failures(response) == [event["Records"][0]["messageId"]]
-    rows = _rows(db_session)
+    assert failed_message_ids(response) == [event["Records"][0]["messageId"]]
+    rows = notification_rows(db_session)
     assert [row.status for row in rows] == [NotificationStatus.PENDING] * 2
     assert all(row.attempts == 0 and "retry after 30" in (row.last_error or "") for row in rows)
 
     # The redelivery (flood over) sends both.
     response = deliver_queue_batch(event, remaining_ms=lambda: 60_000)
-    assert _failures(response) == []
+    assert failed_message_ids(response) == []
     assert len(telegram.telegram_messages) == 2
 
 
@@ -206,8 +197,8 @@ def test_blocked_chat_disables_its_notifications(
 
     response = deliver_queue_batch(sqs_event(bodies.alert()))
 
-    assert _failures(response) == []  # permanent: not redelivered
-    rows = _rows(db_session)
+    assert failed_message_ids(response) == []  # permanent: not redelivered
+    rows = notification_rows(db_session)
     assert [(row.chat_id, row.status) for row in rows] == [("1001", NotificationStatus.BLOCKED)]
     assert rows[0].last_error == "Forbidden: bot was blocked by the user"
     db_session.expire_all()
@@ -232,11 +223,11 @@ def test_bad_request_is_failed_for_good(
     response = deliver_queue_batch(sqs_event(body))
     again = deliver_queue_batch(sqs_event(body))
 
-    assert _failures(response) == _failures(again) == []
-    statuses = sorted(row.status.value for row in _rows(db_session))
+    assert failed_message_ids(response) == failed_message_ids(again) == []
+    statuses = sorted(row.status.value for row in notification_rows(db_session))
     assert statuses == ["failed", "sent"]
     assert len(telegram.telegram_messages) == 1
-    failed = next(row for row in _rows(db_session) if row.status is NotificationStatus.FAILED)
+    failed = next(row for row in notification_rows(db_session) if row.status is NotificationStatus.FAILED)
     assert failed.last_error == "BadRequest: Chat not found" and failed.attempts == 1
 
 
@@ -255,14 +246,14 @@ def test_timeout_is_retried_on_redelivery(
 
     response = deliver_queue_batch(event)
 
-    assert _failures(response) == [event["Records"][0]["messageId"]]
-    pending = [row for row in _rows(db_session) if row.status is NotificationStatus.PENDING]
+    assert failed_message_ids(response) == [event["Records"][0]["messageId"]]
+    pending = [row for row in notification_rows(db_session) if row.status is NotificationStatus.PENDING]
     assert len(pending) == 1 and pending[0].attempts == 1 and "TimedOut" in (pending[0].last_error or "")
 
     response = deliver_queue_batch(event)
 
-    assert _failures(response) == []
-    assert [row.status for row in _rows(db_session)] == [NotificationStatus.SENT] * 2
+    assert failed_message_ids(response) == []
+    assert [row.status for row in notification_rows(db_session)] == [NotificationStatus.SENT] * 2
     # A read timeout is ambiguous: Telegram may have delivered it (the sandbox does, late). The
     # retry repeats that one message (at-least-once towards Telegram), never a confirmed one.
     deadline = time.monotonic() + 5
@@ -294,9 +285,9 @@ def test_server_error_is_retried_until_max_attempts(
     second = deliver_queue_batch(event)
     third = deliver_queue_batch(event)
 
-    assert len(_failures(first)) == 1  # redelivered
-    assert _failures(second) == _failures(third) == []  # given up after the second attempt
-    rows = _rows(db_session)
+    assert len(failed_message_ids(first)) == 1  # redelivered
+    assert failed_message_ids(second) == failed_message_ids(third) == []  # given up after the second attempt
+    rows = notification_rows(db_session)
     assert [(row.status, row.attempts) for row in rows] == [(NotificationStatus.FAILED, 2)]
     assert (rows[0].last_error or "").startswith("gave up after 2 attempts: NetworkError: Bad Gateway")
     assert telegram.telegram_messages == []

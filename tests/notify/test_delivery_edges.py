@@ -11,15 +11,7 @@ from sqlalchemy import select
 from shared.events import ScheduledJob
 from shared.notifications.delivery import deliver_queue_batch, send_daily_summary
 from shared.notifications.models import Notification, NotificationKind, NotificationStatus
-
-
-def _rows(db_session: Any) -> list[Notification]:
-    db_session.expire_all()
-    return list(db_session.scalars(select(Notification).order_by(Notification.id)))
-
-
-def _failures(response: dict[str, Any]) -> list[str]:
-    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+from tests.notify.ledger import failed_message_ids, notification_rows
 
 
 def test_a_row_left_pending_by_a_crash_is_sent_by_the_redelivery(
@@ -51,9 +43,9 @@ def test_a_row_left_pending_by_a_crash_is_sent_by_the_redelivery(
 
     response = deliver_queue_batch(sqs_event(bodies.signal(prediction_id)))
 
-    assert _failures(response) == []
+    assert failed_message_ids(response) == []
     assert [(str(m["chat_id"]), m["text"]) for m in telegram.telegram_messages] == [("1001", "<b>stored text</b>")]
-    assert [row.status for row in _rows(db_session)] == [NotificationStatus.SENT] * 2
+    assert [row.status for row in notification_rows(db_session)] == [NotificationStatus.SENT] * 2
 
 
 def test_a_message_in_flight_elsewhere_is_not_sent_again_but_comes_back(
@@ -68,16 +60,16 @@ def test_a_message_in_flight_elsewhere_is_not_sent_again_but_comes_back(
     event = sqs_event(bodies.signal(seeded.prediction_ids["005930:gpt-4o-v1"]))
     # Record the rows as another invocation would, and hold a claim on alice's like it does.
     deliver_queue_batch(event, remaining_ms=lambda: 0)  # no time to send: rows pending, unclaimed
-    alice = next(row for row in _rows(db_session) if row.chat_id == "1001")
+    alice = next(row for row in notification_rows(db_session) if row.chat_id == "1001")
     redis_client.set(f"si:notify:claim:{alice.id}", "1", ex=60)
 
     response = deliver_queue_batch(event)
 
-    assert _failures(response) == [event["Records"][0]["messageId"]]  # checked again later
+    assert failed_message_ids(response) == [event["Records"][0]["messageId"]]  # checked again later
     assert [str(m["chat_id"]) for m in telegram.telegram_messages] == ["1002"]
 
     redis_client.delete(f"si:notify:claim:{alice.id}")  # the other invocation died
-    assert _failures(deliver_queue_batch(event)) == []
+    assert failed_message_ids(deliver_queue_batch(event)) == []
     assert sorted(str(m["chat_id"]) for m in telegram.telegram_messages) == ["1001", "1002"]
 
 
@@ -103,14 +95,14 @@ def test_running_out_of_time_hands_the_rest_back(
 
     response = deliver_queue_batch(event, remaining_ms=remaining_ms)
 
-    assert _failures(response) == [event["Records"][0]["messageId"]]
+    assert failed_message_ids(response) == [event["Records"][0]["messageId"]]
     sent_first = len(telegram.telegram_messages)
     assert 0 < sent_first < 10
-    statuses = [row.status for row in _rows(db_session)]
+    statuses = [row.status for row in notification_rows(db_session)]
     assert statuses.count(NotificationStatus.SENT) == sent_first
     assert statuses.count(NotificationStatus.PENDING) == 10 - sent_first
 
-    assert _failures(deliver_queue_batch(event)) == []
+    assert failed_message_ids(deliver_queue_batch(event)) == []
     chats = [str(m["chat_id"]) for m in telegram.telegram_messages]
     assert len(chats) == len(set(chats)) == 10
 
@@ -129,10 +121,10 @@ def test_a_rejected_token_stops_sending_and_keeps_everything(
 
     response = deliver_queue_batch(event)
 
-    assert sorted(_failures(response)) == sorted(record["messageId"] for record in event["Records"])
+    assert sorted(failed_message_ids(response)) == sorted(record["messageId"] for record in event["Records"])
     assert telegram.telegram_messages == []
     assert len(telegram.requests) == 1  # halted after the first refusal
-    assert {row.status for row in _rows(db_session)} == {NotificationStatus.PENDING}
+    assert {row.status for row in notification_rows(db_session)} == {NotificationStatus.PENDING}
 
 
 def test_blocked_broadcast_chat_is_recorded(
@@ -148,8 +140,8 @@ def test_blocked_broadcast_chat_is_recorded(
 
     response = deliver_queue_batch(sqs_event(bodies.signal(seeded.prediction_ids["005930:gpt-4o-v1"])))
 
-    assert _failures(response) == []
-    by_chat = {row.chat_id: row for row in _rows(db_session)}
+    assert failed_message_ids(response) == []
+    by_chat = {row.chat_id: row for row in notification_rows(db_session)}
     assert by_chat["1009"].status is NotificationStatus.BLOCKED and by_chat["1009"].user_id is None
     assert by_chat["1001"].status is NotificationStatus.SENT
 
@@ -186,7 +178,7 @@ def test_a_long_summary_goes_out_in_parts_telegram_accepts(
     result = send_daily_summary(ScheduledJob(job="daily_summary", date=date(2024, 1, 3)))
 
     assert result.counts["sent"] >= 2 and result.counts["failed"] == 0
-    rows = _rows(db_session)
+    rows = notification_rows(db_session)
     assert [row.dedupe_key for row in rows] == ["summary:2024-01-03:4242"] + [
         f"summary:2024-01-03:4242#{part}" for part in range(2, len(rows) + 1)
     ]
