@@ -106,18 +106,25 @@ def test_schedule_fans_out_and_queue_batches_are_predicted(
     assert rerun["counts"].get("enqueued", 0) == 0
 
 
-def test_a_poison_message_fails_alone(
+@pytest.fixture
+def planned_work(
     queues: dict[str, str],
     seed_market: Callable[..., Any],
-    db_session: Any,
     redis_client: Any,
     lambda_context: Any,
     load_event: Callable[..., dict[str, Any]],
-) -> None:
+) -> list[dict[str, Any]]:
+    """The day's work as the scheduled run put it on the predict queue (three batches)."""
     seed_market()
+    _handler()(load_event("predict_run"), lambda_context)
+    return _receive_all(queues["predict"])
+
+
+def test_a_poison_message_fails_alone(
+    planned_work: list[dict[str, Any]], queues: dict[str, str], db_session: Any, lambda_context: Any
+) -> None:
     handler = _handler()
-    handler(load_event("predict_run"), lambda_context)
-    messages = _receive_all(queues["predict"])
+    messages = planned_work
     poison = dict(messages[0], MessageId="poison-1", Body='{"target_date": "not a date"}')
     event = _sqs_event([poison, *messages], queues["predict"])
 
@@ -172,19 +179,12 @@ def test_unknown_job_is_a_clear_error(lambda_context: Any) -> None:
 
 
 def test_a_message_claimed_by_another_invocation_is_retried_not_dropped(
-    queues: dict[str, str],
-    seed_market: Callable[..., Any],
-    db_session: Any,
-    redis_client: Any,
-    lambda_context: Any,
-    load_event: Callable[..., dict[str, Any]],
+    planned_work: list[dict[str, Any]], queues: dict[str, str], db_session: Any, lambda_context: Any
 ) -> None:
     from shared.stores.redis import exclusive_lock
 
-    seed_market()
     handler = _handler()
-    handler(load_event("predict_run"), lambda_context)
-    messages = _receive_all(queues["predict"])
+    messages = planned_work
     busy = messages[0]["MessageId"]
     with exclusive_lock(f"predict:message:{busy}", ttl_seconds=60) as held:
         assert held
