@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-
-import redis
+from typing import TYPE_CHECKING
 
 from shared.config import get_settings
+from shared.lazy_module import lazy_module
 from shared.stores.redis import KEY_PREFIX, get_redis
+
+if TYPE_CHECKING:
+    import redis
+else:
+    redis = lazy_module("redis")  # imported by the first call that talks to Redis
 
 log = logging.getLogger(__name__)
 

@@ -35,3 +35,26 @@ def test_handler_module_imports_only_what_its_function_uses(function: str) -> No
     ).stdout
     loaded = set(json.loads(output.strip().splitlines()[-1]))
     assert loaded & HEAVY == ALLOWED[function]
+
+
+def _loaded_after(statement: str, **env: str) -> set[str]:
+    code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
+    environment = {**os.environ, "JWT_SECRET": "not-used-here", **env}
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(output.strip().splitlines()[-1]))
+
+
+def test_disabled_tracing_does_not_import_the_xray_sdk() -> None:
+    loaded = _loaded_after("import functions.api.handler", POWERTOOLS_TRACE_DISABLED="true")
+    assert "aws_xray_sdk.core" not in loaded
+    assert "botocore.session" not in loaded
+
+
+def test_redis_client_library_is_imported_by_the_first_redis_call_only() -> None:
+    assert "redis" not in _loaded_after("import functions.api.handler")
+    loaded = _loaded_after(
+        "from shared.stores.redis import get_redis; get_redis()", REDIS_URL="redis://127.0.0.1:6379/0"
+    )
+    assert "redis" in loaded
