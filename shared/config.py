@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     database_host: str | None = None
     # Lambdas scale out: one tiny pool per container keeps Postgres alive (DESIGN §6).
     db_pool_size: int = Field(default=2, ge=1, le=20)
+    # A pooled connection idle this long (a frozen Lambda, a proxy's idle timeout) is pinged
+    # before use; one in steady use is not, saving a round trip per request.
+    db_ping_after_idle_seconds: float = Field(default=10.0, ge=0)
     redis_url: str = "redis://127.0.0.1:6379/0"
     milvus_uri: str = ".local/milvus.db"
     milvus_token: SecretStr | None = None

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 
 from shared.api.errors import ForbiddenError, UnauthorizedError
 from shared.config import get_settings
@@ -30,9 +30,23 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT")
 
 
-def _finish(session: Session, *, succeeded: bool) -> None:
+# Requests that only read run each statement as its own transaction (driver autocommit):
+# no BEGIN before the first statement, no COMMIT after the last, two round trips saved.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _begin_read_only(session: Session) -> PoolProxiedConnection:
+    connection = session.connection().connection
+    connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+    return connection
+
+
+def _finish(session: Session, *, succeeded: bool, read_only: PoolProxiedConnection | None) -> None:
     try:
-        if succeeded:
+        if read_only is not None:
+            if read_only.dbapi_connection is not None:  # None once invalidated
+                read_only.dbapi_connection.autocommit = False  # back to the pool as it came
+        elif succeeded:
             session.commit()
         else:
             session.rollback()
@@ -40,27 +54,30 @@ def _finish(session: Session, *, succeeded: bool) -> None:
         session.close()
 
 
-async def get_db_session() -> AsyncIterator[Session]:
+async def get_db_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; rolled back on error, committed before the response is sent.
 
-    Async on purpose: opening a session does no I/O, and every hop to the threadpool costs
-    a thread handoff (under Mangum, a new worker thread per invocation). The blocking end of
-    the unit of work runs in the threadpool, in one hop.
+    Blocking on the event loop on purpose, as is every route and dependency of this app:
+    a Lambda container serves one request at a time (Mangum drives one event), so nothing
+    else waits on the loop, while each hop to a worker thread costs a handoff, and anyio
+    ends its worker threads with every invocation's root task, so Mangum would start a new
+    thread per request. The local gateway runs each request on its own thread and loop.
     """
     session = get_sessionmaker()()
+    read_only = _begin_read_only(session) if request.method in READ_ONLY_METHODS else None
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(_finish, session, succeeded=False)
+        _finish(session, succeeded=False, read_only=read_only)
         raise
-    await run_in_threadpool(_finish, session, succeeded=True)
+    _finish(session, succeeded=True, read_only=read_only)
 
 
 # scope="function": commit happens before the response leaves, so a 2xx means it is saved.
 SessionDep = Annotated[Session, Depends(get_db_session, scope="function")]
 
 
-def get_current_user(
+async def get_current_user(
     db_session: SessionDep,
     oauth_token: Annotated[str | None, Depends(oauth2_scheme)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -77,7 +94,7 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_admin(user: CurrentUser) -> User:
+async def require_admin(user: CurrentUser) -> User:
     if user.role != Role.ADMIN:
         raise ForbiddenError("admin role required")
     return user

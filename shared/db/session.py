@@ -1,20 +1,28 @@
 """Engine and sessions: one small pool per container, reused across invocations.
 
 Thousands of concurrent Lambdas must not exhaust Postgres (DESIGN §6): pool_size 1–2,
-no overflow, pre-ping so a connection that idled out between invocations is replaced.
+no overflow. A connection that sat idle (the container was frozen between invocations,
+or a proxy timed it out) is pinged before use and replaced if dead; one in steady use is
+not, so a warm request does not pay a round trip for the check.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from shared.config import get_settings
+
+_CHECKED_IN_AT = "stockinsight_checked_in_at"
 
 
 @lru_cache(maxsize=1)
@@ -23,13 +31,36 @@ def get_engine() -> Engine:
     url = make_url(settings.require("database_url"))
     if settings.database_host:
         url = url.set(host=settings.database_host)
-    return create_engine(
-        url,
-        pool_size=settings.db_pool_size,
-        max_overflow=0,
-        pool_pre_ping=True,
-        pool_recycle=300,
-    )
+    engine = create_engine(url, pool_size=settings.db_pool_size, max_overflow=0, pool_recycle=300)
+    ping_connections_after_idle(engine, idle_seconds=settings.db_ping_after_idle_seconds)
+    return engine
+
+
+def ping_connections_after_idle(engine: Engine, *, idle_seconds: float) -> None:
+    """Pessimistic disconnect handling, paid only by a connection that has been idle.
+
+    SQLAlchemy's pool_pre_ping would ping on every checkout (with pg8000: BEGIN + SELECT 1,
+    two round trips per request). Wall-clock time, so a frozen container's pause counts.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def remember_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_CHECKED_IN_AT] = time.time()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.time() - checked_in_at < idle_seconds:
+            return  # fresh from connect, or in steady use
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:  # whatever the driver raises for a dead socket
+            raise DisconnectionError("pooled connection did not answer a ping") from exc
 
 
 @lru_cache(maxsize=1)

@@ -101,3 +101,17 @@ def test_error_responses_are_documented_once_by_reference(client: Any) -> None:
     assert spec["components"]["schemas"]["ErrorResponse"]["properties"]["error"]
     not_found = spec["paths"]["/api/predictions/{prediction_id}"]["get"]["responses"]["404"]
     assert not_found["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def test_read_only_requests_leave_pooled_connections_transactional(client: Any, user_account: Any) -> None:
+    """GETs run without BEGIN/COMMIT (driver autocommit) and hand the connection back as they got it."""
+    from shared.db.session import get_engine
+
+    assert client.get("/api/auth/me", headers=user_account.headers).status_code == 200
+    assert client.get("/api/stocks/ZZZZZZ", headers=user_account.headers).status_code == 404
+    engine = get_engine()
+    with engine.connect() as first, engine.connect() as second:  # the whole pool (size 2)
+        for connection in (first, second):
+            dbapi_connection = connection.connection.dbapi_connection
+            assert dbapi_connection is not None
+            assert dbapi_connection.autocommit is False

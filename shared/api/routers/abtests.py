@@ -21,7 +21,7 @@ router = APIRouter(
 admin_only = [Depends(require_admin)]
 
 
-def ab_test_or_404(test_id: IntId, db_session: SessionDep) -> AbTest:
+async def ab_test_or_404(test_id: IntId, db_session: SessionDep) -> AbTest:
     test = abtest_service.get(db_session=db_session, ab_test_id=test_id)
     if test is None:
         raise NotFoundError(f"A/B test {test_id} not found")
@@ -36,7 +36,9 @@ def _read(db_session: SessionDep, test: AbTest) -> AbTestRead:
 
 
 @router.get("", response_model=AbTestPagination)
-def list_ab_tests(db_session: SessionDep, page: PaginationDep, status: AbTestStatus | None = None) -> AbTestPagination:
+async def list_ab_tests(
+    db_session: SessionDep, page: PaginationDep, status: AbTestStatus | None = None
+) -> AbTestPagination:
     """Newest first, each with variant sample sizes, hit rates and the comparison to control."""
     tests, total = abtest_service.get_all(db_session=db_session, status=status, limit=page.limit, offset=page.offset)
     return AbTestPagination(
@@ -48,7 +50,7 @@ def list_ab_tests(db_session: SessionDep, page: PaginationDep, status: AbTestSta
 
 
 @router.get("/{test_id}", response_model=AbTestRead, responses=error_responses(404))
-def read_ab_test(test: ValidAbTest, db_session: SessionDep) -> AbTestRead:
+async def read_ab_test(test: ValidAbTest, db_session: SessionDep) -> AbTestRead:
     return _read(db_session, test)
 
 
@@ -59,7 +61,7 @@ def read_ab_test(test: ValidAbTest, db_session: SessionDep) -> AbTestRead:
     dependencies=admin_only,
     responses=error_responses(403, 404, 409),
 )
-def create_ab_test(ab_test_in: AbTestCreate, db_session: SessionDep) -> AbTestRead:
+async def create_ab_test(ab_test_in: AbTestCreate, db_session: SessionDep) -> AbTestRead:
     """A draft; the first variant is the control. Weights set each variant's share of stocks."""
     return _read(db_session, abtest_service.create(db_session=db_session, ab_test_in=ab_test_in))
 
@@ -67,21 +69,21 @@ def create_ab_test(ab_test_in: AbTestCreate, db_session: SessionDep) -> AbTestRe
 @router.post(
     "/{test_id}/start", response_model=AbTestRead, dependencies=admin_only, responses=error_responses(403, 404, 409)
 )
-def start_ab_test(test: ValidAbTest, db_session: SessionDep) -> AbTestRead:
+async def start_ab_test(test: ValidAbTest, db_session: SessionDep) -> AbTestRead:
     return _read(db_session, abtest_service.start(db_session=db_session, test=test))
 
 
 @router.post(
     "/{test_id}/stop", response_model=AbTestRead, dependencies=admin_only, responses=error_responses(403, 404, 409)
 )
-def stop_ab_test(test: ValidAbTest, db_session: SessionDep) -> AbTestRead:
+async def stop_ab_test(test: ValidAbTest, db_session: SessionDep) -> AbTestRead:
     return _read(db_session, abtest_service.stop(db_session=db_session, test=test))
 
 
 @router.post(
     "/{test_id}/winner", response_model=AbTestRead, dependencies=admin_only, responses=error_responses(403, 404, 409)
 )
-def declare_winner(test: ValidAbTest, body: AbWinnerDeclare, db_session: SessionDep) -> AbTestRead:
+async def declare_winner(test: ValidAbTest, body: AbWinnerDeclare, db_session: SessionDep) -> AbTestRead:
     """Stops a running test; by default the winner's model becomes the champion."""
     updated = abtest_service.declare_winner(
         db_session=db_session,

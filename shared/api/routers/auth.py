@@ -91,21 +91,21 @@ _FORM_SCHEMA = {
 
 
 @router.post("/login", response_model=TokenPair, responses=error_responses(401, 422, 429))
-def login(credentials: LoginRequest, db_session: SessionDep, client_ip: ClientIp) -> TokenPair:
+async def login(credentials: LoginRequest, db_session: SessionDep, client_ip: ClientIp) -> TokenPair:
     return _sign_in(db_session=db_session, credentials=credentials, client_ip=client_ip)
 
 
 @router.post(
     "/token", response_model=TokenPair, responses=error_responses(400, 401, 422, 429), openapi_extra=_FORM_SCHEMA
 )
-def token(
+async def token(
     credentials: Annotated[LoginRequest, Depends(oauth2_password_form)], db_session: SessionDep, client_ip: ClientIp
 ) -> TokenPair:
     return _sign_in(db_session=db_session, credentials=credentials, client_ip=client_ip)
 
 
 @router.post("/refresh", response_model=TokenPair, responses=error_responses(401, 422))
-def refresh(body: RefreshRequest, db_session: SessionDep) -> TokenPair:
+async def refresh(body: RefreshRequest, db_session: SessionDep) -> TokenPair:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
     try:
         pair = tokens.rotate_refresh_token(db_session=db_session, refresh_token=body.refresh_token)
@@ -115,7 +115,7 @@ def refresh(body: RefreshRequest, db_session: SessionDep) -> TokenPair:
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 422))
-def logout(body: RefreshRequest, db_session: SessionDep) -> None:
+async def logout(body: RefreshRequest, db_session: SessionDep) -> None:
     """Revoke a refresh token. Idempotent: an already revoked token is fine; a forged one is not."""
     try:
         tokens.revoke_refresh_token(db_session=db_session, refresh_token=body.refresh_token)
@@ -124,5 +124,5 @@ def logout(body: RefreshRequest, db_session: SessionDep) -> None:
 
 
 @router.get("/me", response_model=UserRead, responses=error_responses(401))
-def me(user: CurrentUser) -> UserRead:
+async def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)

@@ -15,6 +15,6 @@ router = APIRouter(prefix="/api/dashboard", tags=["dashboard"], responses=error_
 
 
 @router.get("", response_model=DashboardSummary)
-def dashboard_summary(user: CurrentUser, db_session: SessionDep) -> Any:
+async def dashboard_summary(user: CurrentUser, db_session: SessionDep) -> Any:
     """Top signals of the latest day, counts, per-model hit rate and Brier (7/30/90 days), movers."""
     return dashboard_service.get_summary(db_session=db_session)

@@ -64,7 +64,7 @@ def milvus_component_health() -> ComponentHealth:
 
 
 @router.get("/health", response_model=HealthRead, responses={503: {"model": HealthRead, "description": "degraded"}})
-def health(response: Response) -> HealthRead:
+async def health(response: Response) -> HealthRead:
     components = {"postgres": postgres_health(), "redis": redis_health(), "milvus": milvus_component_health()}
     healthy = all(component.ok for component in components.values())
     if not healthy:

@@ -26,7 +26,7 @@ router = APIRouter(
 admin_only = [Depends(require_admin)]
 
 
-def model_config_or_404(model_id: IntId, db_session: SessionDep) -> ModelConfig:
+async def model_config_or_404(model_id: IntId, db_session: SessionDep) -> ModelConfig:
     config = model_configs.get(db_session=db_session, model_config_id=model_id)
     if config is None:
         raise NotFoundError(f"model config {model_id} not found")
@@ -51,7 +51,7 @@ def _with_performance(db_session: SessionDep, configs: list[ModelConfig]) -> lis
 
 
 @router.get("", response_model=ModelConfigPagination)
-def list_model_configs(
+async def list_model_configs(
     db_session: SessionDep, page: PaginationDep, active: bool | None = None
 ) -> ModelConfigPagination:
     """Champion first, then by name; each with hit rate, Brier and returns over 7/30/90 days."""
@@ -62,7 +62,7 @@ def list_model_configs(
 
 
 @router.get("/{model_id}", response_model=ModelConfigWithPerformance, responses=error_responses(404))
-def read_model_config(config: ValidModelConfig, db_session: SessionDep) -> ModelConfigWithPerformance:
+async def read_model_config(config: ValidModelConfig, db_session: SessionDep) -> ModelConfigWithPerformance:
     return _with_performance(db_session, [config])[0]
 
 
@@ -73,7 +73,7 @@ def read_model_config(config: ValidModelConfig, db_session: SessionDep) -> Model
     dependencies=admin_only,
     responses=error_responses(403, 409),
 )
-def create_model_config(model_config_in: ModelConfigCreate, db_session: SessionDep) -> ModelConfigWithPerformance:
+async def create_model_config(model_config_in: ModelConfigCreate, db_session: SessionDep) -> ModelConfigWithPerformance:
     config = model_configs.create(db_session=db_session, model_config_in=model_config_in)
     return _with_performance(db_session, [config])[0]
 
@@ -84,7 +84,7 @@ def create_model_config(model_config_in: ModelConfigCreate, db_session: SessionD
     dependencies=admin_only,
     responses=error_responses(403, 404, 409),
 )
-def update_model_config(
+async def update_model_config(
     config: ValidModelConfig, model_config_in: ModelConfigUpdate, db_session: SessionDep
 ) -> ModelConfigWithPerformance:
     updated = model_configs.update(db_session=db_session, model_config=config, model_config_in=model_config_in)
@@ -97,7 +97,7 @@ def update_model_config(
     dependencies=admin_only,
     responses=error_responses(403, 404),
 )
-def activate_model_config(config: ValidModelConfig, db_session: SessionDep) -> ModelConfigWithPerformance:
+async def activate_model_config(config: ValidModelConfig, db_session: SessionDep) -> ModelConfigWithPerformance:
     updated = model_configs.set_active(db_session=db_session, model_config=config, active=True)
     return _with_performance(db_session, [updated])[0]
 
@@ -108,7 +108,7 @@ def activate_model_config(config: ValidModelConfig, db_session: SessionDep) -> M
     dependencies=admin_only,
     responses=error_responses(403, 404, 409),
 )
-def deactivate_model_config(config: ValidModelConfig, db_session: SessionDep) -> ModelConfigWithPerformance:
+async def deactivate_model_config(config: ValidModelConfig, db_session: SessionDep) -> ModelConfigWithPerformance:
     """409 while a running A/B test uses the model."""
     updated = model_configs.set_active(db_session=db_session, model_config=config, active=False)
     return _with_performance(db_session, [updated])[0]

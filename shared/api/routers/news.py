@@ -20,7 +20,7 @@ router = APIRouter(
 
 
 @router.get("/search", response_model=NewsSearchResponse)
-def search_news(
+async def search_news(
     db_session: SessionDep,
     q: Annotated[str, Query(min_length=1, max_length=200, description="what the news is about")],
     stock: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z]{6}$", description="only news naming this stock")] = None,

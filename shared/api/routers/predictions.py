@@ -53,7 +53,7 @@ async def prediction_filters(
 
 
 @router.get("", response_model=PredictionPagination)
-def list_predictions(
+async def list_predictions(
     user: CurrentUser,
     db_session: SessionDep,
     page: PaginationDep,
@@ -69,7 +69,7 @@ def list_predictions(
 
 
 @router.get("/latest", response_model=PredictionPagination)
-def latest_predictions(
+async def latest_predictions(
     user: CurrentUser,
     db_session: SessionDep,
     page: PaginationDep,
@@ -90,7 +90,7 @@ def latest_predictions(
 
 
 @router.get("/{prediction_id}", response_model=PredictionDetail, responses=error_responses(404))
-def get_prediction(prediction_id: BigId, user: CurrentUser, db_session: SessionDep) -> PredictionDetail:
+async def get_prediction(prediction_id: BigId, user: CurrentUser, db_session: SessionDep) -> PredictionDetail:
     detail = queries.get_prediction_detail(db_session=db_session, prediction_id=prediction_id)
     if detail is None:
         raise NotFoundError(f"prediction {prediction_id} not found")

@@ -35,7 +35,7 @@ DEFAULT_PRICE_DAYS = 90
 MAX_PRICE_SPAN_DAYS = 366 * 5
 
 
-def stock_or_404(code: StockCodePath, db_session: SessionDep) -> Stock:
+async def stock_or_404(code: StockCodePath, db_session: SessionDep) -> Stock:
     """A path's stock code resolved to its row; a 404 raised in this one place."""
     stock = stock_service.get_by_code(db_session=db_session, code=code.upper())
     if stock is None:
@@ -59,7 +59,7 @@ def _attach_price(stock: Stock, bars: dict[str, DailyPrice]) -> StockWithPrice:
 
 
 @router.get("", response_model=StockPagination)
-def list_stocks(
+async def list_stocks(
     db_session: SessionDep,
     page: PaginationDep,
     q: Annotated[str | None, Query(max_length=100, description="code prefix or part of the name")] = None,
@@ -85,13 +85,13 @@ def list_stocks(
 
 
 @router.get("/{code}", response_model=StockWithPrice, responses=error_responses(404))
-def read_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
+async def read_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
     """The stock with its latest bar: close, change and change rate against the previous close."""
     return _with_price(db_session, stock)
 
 
 @router.get("/{code}/prices", response_model=PriceHistory, responses=error_responses(400, 404))
-def read_prices(
+async def read_prices(
     stock: ValidStock,
     db_session: SessionDep,
     start: date | None = None,
@@ -113,7 +113,7 @@ def read_prices(
 
 
 @router.get("/{code}/news", response_model=NewsPagination, responses=error_responses(404))
-def read_stock_news(stock: ValidStock, db_session: SessionDep, page: PaginationDep) -> NewsPagination:
+async def read_stock_news(stock: ValidStock, db_session: SessionDep, page: PaginationDep) -> NewsPagination:
     items, total = news_queries.news_for_stock(
         db_session=db_session, stock_code=stock.code, limit=page.limit, offset=page.offset
     )
@@ -132,7 +132,7 @@ def read_stock_news(stock: ValidStock, db_session: SessionDep, page: PaginationD
     dependencies=admin_only,
     responses=error_responses(403, 409),
 )
-def create_stock(stock_in: StockCreate, db_session: SessionDep) -> StockWithPrice:
+async def create_stock(stock_in: StockCreate, db_session: SessionDep) -> StockWithPrice:
     if stock_service.get_by_code(db_session=db_session, code=stock_in.code) is not None:
         raise ConflictError(f"stock {stock_in.code} already exists")
     stock = stock_service.create(db_session=db_session, stock_in=stock_in)
@@ -140,7 +140,7 @@ def create_stock(stock_in: StockCreate, db_session: SessionDep) -> StockWithPric
 
 
 @router.patch("/{code}", response_model=StockWithPrice, dependencies=admin_only, responses=error_responses(403, 404))
-def update_stock(stock: ValidStock, stock_in: StockUpdate, db_session: SessionDep) -> StockWithPrice:
+async def update_stock(stock: ValidStock, stock_in: StockUpdate, db_session: SessionDep) -> StockWithPrice:
     changes = stock_in.model_dump(exclude_unset=True)
     for not_nullable in ("name", "market", "active", "watched"):
         if not_nullable in changes and changes[not_nullable] is None:
@@ -155,14 +155,14 @@ def _set_flag(db_session: SessionDep, stock: Stock, **flag: bool) -> StockWithPr
 @router.post(
     "/{code}/activate", response_model=StockWithPrice, dependencies=admin_only, responses=error_responses(403, 404)
 )
-def activate_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
+async def activate_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
     return _set_flag(db_session, stock, active=True)
 
 
 @router.post(
     "/{code}/deactivate", response_model=StockWithPrice, dependencies=admin_only, responses=error_responses(403, 404)
 )
-def deactivate_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
+async def deactivate_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
     """Predict and crawl skip it from now on; its history stays."""
     return _set_flag(db_session, stock, active=False)
 
@@ -170,7 +170,7 @@ def deactivate_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPric
 @router.post(
     "/{code}/watch", response_model=StockWithPrice, dependencies=admin_only, responses=error_responses(403, 404)
 )
-def watch_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
+async def watch_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
     """Watched stocks get intraday quotes and move alerts."""
     return _set_flag(db_session, stock, watched=True)
 
@@ -178,5 +178,5 @@ def watch_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
 @router.post(
     "/{code}/unwatch", response_model=StockWithPrice, dependencies=admin_only, responses=error_responses(403, 404)
 )
-def unwatch_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
+async def unwatch_stock(stock: ValidStock, db_session: SessionDep) -> StockWithPrice:
     return _set_flag(db_session, stock, watched=False)

@@ -30,19 +30,19 @@ admin_only = [Depends(require_admin)]
 
 
 @router.get("/me", response_model=UserRead)
-def read_me(user: CurrentUser) -> UserRead:
+async def read_me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
 
 
 @router.patch("/me", response_model=UserRead)
-def update_me(profile_in: UserProfileUpdate, user: CurrentUser, db_session: SessionDep) -> UserRead:
+async def update_me(profile_in: UserProfileUpdate, user: CurrentUser, db_session: SessionDep) -> UserRead:
     """Name, Telegram chat id, notification switch and minimum probability for alerts."""
     updated = user_service.update_profile(db_session=db_session, user=user, profile_in=profile_in)
     return UserRead.model_validate(updated)
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(400, 422))
-def change_my_password(body: PasswordChange, user: CurrentUser, db_session: SessionDep) -> None:
+async def change_my_password(body: PasswordChange, user: CurrentUser, db_session: SessionDep) -> None:
     """Signs out every session's refresh token; the current access token runs out on its own."""
     user_service.change_password(
         db_session=db_session, user=user, current_password=body.current_password, new_password=body.new_password
@@ -62,12 +62,12 @@ def _watchlist(db_session: SessionDep, user: User) -> WatchlistRead:
 
 
 @router.get("/me/watchlist", response_model=WatchlistRead)
-def read_my_watchlist(user: CurrentUser, db_session: SessionDep) -> WatchlistRead:
+async def read_my_watchlist(user: CurrentUser, db_session: SessionDep) -> WatchlistRead:
     return _watchlist(db_session, user)
 
 
 @router.post("/me/watchlist", response_model=WatchlistRead, responses=error_responses(404))
-def add_to_my_watchlist(
+async def add_to_my_watchlist(
     item: WatchlistItemCreate, user: CurrentUser, db_session: SessionDep, response: Response
 ) -> WatchlistRead:
     """Idempotent: 201 when added, 200 when the stock was already on the list."""
@@ -77,7 +77,7 @@ def add_to_my_watchlist(
 
 
 @router.delete("/me/watchlist/{stock_code}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
-def remove_from_my_watchlist(
+async def remove_from_my_watchlist(
     stock_code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{6}$")], user: CurrentUser, db_session: SessionDep
 ) -> None:
     code = stock_code.upper()
@@ -89,7 +89,7 @@ def remove_from_my_watchlist(
 
 
 @router.get("", response_model=UserPagination, dependencies=admin_only, responses=error_responses(403))
-def list_users(
+async def list_users(
     db_session: SessionDep,
     page: PaginationDep,
     q: Annotated[str | None, Query(max_length=100, description="part of the email or name")] = None,
@@ -111,7 +111,7 @@ def list_users(
     dependencies=admin_only,
     responses=error_responses(403, 409),
 )
-def create_user(user_in: UserCreate, db_session: SessionDep) -> UserRead:
+async def create_user(user_in: UserCreate, db_session: SessionDep) -> UserRead:
     return UserRead.model_validate(user_service.create(db_session=db_session, user_in=user_in))
 
 
@@ -123,25 +123,25 @@ def _user_or_404(db_session: SessionDep, user_id: int) -> User:
 
 
 @router.get("/{user_id}", response_model=UserRead, dependencies=admin_only, responses=error_responses(403, 404))
-def read_user(user_id: IntId, db_session: SessionDep) -> UserRead:
+async def read_user(user_id: IntId, db_session: SessionDep) -> UserRead:
     return UserRead.model_validate(_user_or_404(db_session, user_id))
 
 
 @router.put("/{user_id}/role", response_model=UserRead, responses=error_responses(403, 404, 409))
-def change_role(user_id: IntId, body: UserRoleUpdate, admin: AdminUser, db_session: SessionDep) -> UserRead:
+async def change_role(user_id: IntId, body: UserRoleUpdate, admin: AdminUser, db_session: SessionDep) -> UserRead:
     """409 when it would leave no active admin."""
     user = _user_or_404(db_session, user_id)
     return UserRead.model_validate(user_service.set_role(db_session=db_session, user=user, role=body.role))
 
 
 @router.post("/{user_id}/activate", response_model=UserRead, responses=error_responses(403, 404))
-def activate_user(user_id: IntId, admin: AdminUser, db_session: SessionDep) -> UserRead:
+async def activate_user(user_id: IntId, admin: AdminUser, db_session: SessionDep) -> UserRead:
     user = _user_or_404(db_session, user_id)
     return UserRead.model_validate(user_service.set_active(db_session=db_session, user=user, active=True))
 
 
 @router.post("/{user_id}/deactivate", response_model=UserRead, responses=error_responses(403, 404, 409))
-def deactivate_user(user_id: IntId, admin: AdminUser, db_session: SessionDep) -> UserRead:
+async def deactivate_user(user_id: IntId, admin: AdminUser, db_session: SessionDep) -> UserRead:
     """Signs the user out everywhere at once: their tokens stop working. 409 for the last admin."""
     user = _user_or_404(db_session, user_id)
     return UserRead.model_validate(user_service.set_active(db_session=db_session, user=user, active=False))
