@@ -19,6 +19,7 @@ from shared.api.errors import ForbiddenError, UnauthorizedError
 from shared.config import get_settings
 from shared.db.session import get_sessionmaker
 from shared.users import tokens
+from shared.users.auth_state import Principal
 from shared.users.models import Role, User
 from shared.users.security import InvalidTokenError
 
@@ -77,16 +78,36 @@ async def get_db_session(request: Request) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_db_session, scope="function")]
 
 
+def _presented_token(oauth_token: str | None, bearer: HTTPAuthorizationCredentials | None) -> str:
+    token = oauth_token or (bearer.credentials if bearer is not None else None)
+    if not token:
+        raise UnauthorizedError("not authenticated")
+    return token
+
+
+async def get_principal(
+    db_session: SessionDep,
+    oauth_token: Annotated[str | None, Depends(oauth2_scheme)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """Any active user; routes that only need to know who calls (most reads) use this."""
+    try:
+        return tokens.principal_for_access_token(db_session=db_session, token=_presented_token(oauth_token, bearer))
+    except InvalidTokenError as exc:
+        raise UnauthorizedError("invalid or expired token", code="invalid_token") from exc
+
+
+Authenticated = Annotated[Principal, Depends(get_principal)]
+
+
 async def get_current_user(
     db_session: SessionDep,
     oauth_token: Annotated[str | None, Depends(oauth2_scheme)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> User:
-    token = oauth_token or (bearer.credentials if bearer is not None else None)
-    if not token:
-        raise UnauthorizedError("not authenticated")
+    """The caller's user row, for routes that read or change it (profile, watchlist, users)."""
     try:
-        return tokens.user_for_access_token(db_session=db_session, token=token)
+        return tokens.user_for_access_token(db_session=db_session, token=_presented_token(oauth_token, bearer))
     except InvalidTokenError as exc:
         raise UnauthorizedError("invalid or expired token", code="invalid_token") from exc
 
@@ -94,13 +115,19 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def require_admin(user: CurrentUser) -> User:
+async def require_admin(principal: Authenticated) -> Principal:
+    if not principal.is_admin:
+        raise ForbiddenError("admin role required")
+    return principal
+
+
+async def get_admin_user(user: CurrentUser) -> User:
     if user.role != Role.ADMIN:
         raise ForbiddenError("admin role required")
     return user
 
 
-AdminUser = Annotated[User, Depends(require_admin)]
+AdminUser = Annotated[User, Depends(get_admin_user)]
 
 
 @dataclass(frozen=True, slots=True)

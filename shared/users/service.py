@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.stocks.models import Stock
+from shared.users import auth_state
 from shared.users.models import RefreshToken, Role, User, WatchlistItem
 from shared.users.passwords import check_password_policy
 from shared.users.schemas import UserCreate, UserProfileUpdate
@@ -174,6 +175,7 @@ def set_role(*, db_session: Session, user: User, role: Role) -> User:
         raise LastAdminError("cannot demote the last active admin")
     user.role = role
     db_session.commit()
+    auth_state.publish(user_id=user.id, active=user.active, role=user.role)
     return user
 
 
@@ -189,6 +191,7 @@ def set_active(*, db_session: Session, user: User, active: bool) -> User:
     if not active:
         _revoke_all_refresh_tokens(db_session=db_session, user_id=user.id)
     db_session.commit()
+    auth_state.publish(user_id=user.id, active=user.active, role=user.role)
     return user
 
 

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, update
 from sqlalchemy.orm import Session
 
+from shared.users import auth_state
 from shared.users import service as user_service
+from shared.users.auth_state import Principal
 from shared.users.models import RefreshToken, User
 from shared.users.security import InvalidTokenError, decode_token, issue_token
 
@@ -45,6 +47,15 @@ def issue_token_pair(*, db_session: Session, user: User) -> IssuedPair:
         refresh_token=refresh.token,
         refresh_expires_in=refresh.lifetime_seconds,
     )
+
+
+def principal_for_access_token(*, db_session: Session, token: str) -> Principal:
+    """Who an access token speaks for, if still active (from the published auth state)."""
+    claims = decode_token(token, expected_type="access")
+    principal = auth_state.principal_for(db_session=db_session, user_id=claims.user_id)
+    if principal is None:
+        raise InvalidTokenError("user is unknown or deactivated")
+    return principal
 
 
 def user_for_access_token(*, db_session: Session, token: str) -> User:

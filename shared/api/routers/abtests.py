@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, status
 from shared.abtest import service as abtest_service
 from shared.abtest.models import AbTest, AbTestStatus
 from shared.abtest.schemas import AbTestCreate, AbTestPagination, AbTestRead, AbWinnerDeclare
-from shared.api.deps import IntId, PaginationDep, SessionDep, get_current_user, require_admin
+from shared.api.deps import IntId, PaginationDep, SessionDep, get_principal, require_admin
 from shared.api.errors import NotFoundError, error_responses
 
 router = APIRouter(
     prefix="/api/ab-test",
     tags=["ab-test"],
-    dependencies=[Depends(get_current_user)],
+    dependencies=[Depends(get_principal)],
     responses=error_responses(401, 422),
 )
 admin_only = [Depends(require_admin)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from shared.api.deps import IntId, PaginationDep, SessionDep, get_current_user, require_admin
+from shared.api.deps import IntId, PaginationDep, SessionDep, get_principal, require_admin
 from shared.api.errors import NotFoundError, error_responses
 from shared.predictions import model_configs
 from shared.predictions.models import ModelConfig
@@ -20,7 +20,7 @@ from shared.predictions.schemas import (
 router = APIRouter(
     prefix="/api/models",
     tags=["models"],
-    dependencies=[Depends(get_current_user)],
+    dependencies=[Depends(get_principal)],
     responses=error_responses(401, 422),
 )
 admin_only = [Depends(require_admin)]

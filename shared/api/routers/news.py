@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from shared.api.deps import SessionDep, get_current_user
+from shared.api.deps import SessionDep, get_principal
 from shared.api.errors import error_responses
 from shared.news import queries as news_queries
 from shared.news.schemas import NewsSearchResponse
@@ -14,7 +14,7 @@ from shared.news.schemas import NewsSearchResponse
 router = APIRouter(
     prefix="/api/news",
     tags=["news"],
-    dependencies=[Depends(get_current_user)],
+    dependencies=[Depends(get_principal)],
     responses=error_responses(401, 422),
 )
 

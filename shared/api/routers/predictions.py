@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from shared.api.deps import BigId, CurrentUser, PaginationDep, SessionDep
+from shared.api.deps import BigId, PaginationDep, SessionDep, get_principal
 from shared.api.errors import NotFoundError, error_responses
 from shared.predictions import queries
 from shared.predictions.models import Direction, PredictionStatus
@@ -18,7 +18,12 @@ from shared.predictions.schemas import (
     PredictionSort,
 )
 
-router = APIRouter(prefix="/api/predictions", tags=["predictions"], responses=error_responses(401, 422))
+router = APIRouter(
+    prefix="/api/predictions",
+    tags=["predictions"],
+    responses=error_responses(401, 422),
+    dependencies=[Depends(get_principal)],
+)
 
 StockQuery = Annotated[str | None, Query(alias="stock", pattern=r"^[0-9A-Za-z]{6}$", description="stock code")]
 ModelQuery = Annotated[int | None, Query(alias="model_id", ge=1, le=2_147_483_647, description="model config id")]
@@ -54,7 +59,6 @@ async def prediction_filters(
 
 @router.get("", response_model=PredictionPagination)
 async def list_predictions(
-    user: CurrentUser,
     db_session: SessionDep,
     page: PaginationDep,
     filters: Annotated[PredictionFilters, Depends(prediction_filters)],
@@ -70,7 +74,6 @@ async def list_predictions(
 
 @router.get("/latest", response_model=PredictionPagination)
 async def latest_predictions(
-    user: CurrentUser,
     db_session: SessionDep,
     page: PaginationDep,
     stock: StockQuery = None,
@@ -90,7 +93,7 @@ async def latest_predictions(
 
 
 @router.get("/{prediction_id}", response_model=PredictionDetail, responses=error_responses(404))
-async def get_prediction(prediction_id: BigId, user: CurrentUser, db_session: SessionDep) -> PredictionDetail:
+async def get_prediction(prediction_id: BigId, db_session: SessionDep) -> PredictionDetail:
     detail = queries.get_prediction_detail(db_session=db_session, prediction_id=prediction_id)
     if detail is None:
         raise NotFoundError(f"prediction {prediction_id} not found")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from shared.api.deps import PaginationDep, SessionDep, StockCodePath, get_current_user, require_admin
+from shared.api.deps import PaginationDep, SessionDep, StockCodePath, get_principal, require_admin
 from shared.api.errors import ApiError, ConflictError, NotFoundError, error_responses
 from shared.news import queries as news_queries
 from shared.news.schemas import NewsPagination, NewsRead
@@ -26,7 +26,7 @@ from shared.stocks.schemas import (
 router = APIRouter(
     prefix="/api/stocks",
     tags=["stocks"],
-    dependencies=[Depends(get_current_user)],
+    dependencies=[Depends(get_principal)],
     responses=error_responses(401, 422),
 )
 admin_only = [Depends(require_admin)]
