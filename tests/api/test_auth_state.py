@@ -21,9 +21,7 @@ def test_deactivation_refuses_a_token_whose_state_was_cached(
 
 def test_a_role_change_is_seen_by_the_next_request(client: Any, user_account: Any, admin_account: Any) -> None:
     assert client.get("/api/users", headers=user_account.headers).status_code == 403  # state now cached
-    response = client.put(
-        f"/api/users/{user_account.id}/role", json={"role": "admin"}, headers=admin_account.headers
-    )
+    response = client.put(f"/api/users/{user_account.id}/role", json={"role": "admin"}, headers=admin_account.headers)
     assert response.status_code == 200, response.text
     assert client.get("/api/users", headers=user_account.headers).status_code == 200
 
