@@ -99,20 +99,10 @@ def image_environment(function: str) -> Path:
     target = ENVIRONMENTS / f"{function}-{digest}"
     if not (target / ".complete").exists():
         print(f"installing the {function} image's packages into {target.relative_to(ROOT)} ...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-cache-dir",
-                "--target",
-                str(target),
-                *requirements,
-            ],
-            check=True,
-        )
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir", "--target", str(target)]
+        installed = subprocess.run([*pip, *requirements], capture_output=True, text=True)
+        if installed.returncode != 0:
+            sys.exit(f"pip install for the {function} image failed:\n{installed.stdout}{installed.stderr}")
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)], check=False, capture_output=True)
         (target / ".complete").touch()
     return target
