@@ -1,9 +1,9 @@
 """Evaluate at scale: score 1,000,000 matured predictions and roll them up, against one raw SQL pass.
 
 What is measured: the evaluate function's database work for a day on which every stored
-prediction has matured — `score_matured_predictions` then `roll_up_daily_performance`, in
-one session as `shared.evaluation.workflow.run_evaluation` runs them (the Redis lock, the
-job_runs row and the cache invalidation around them are left out) — with "day" = the last
+prediction has matured — `evaluate_matured_predictions` (scoring, roll-up, running totals),
+in one session as `shared.evaluation.workflow.run_evaluation` runs it (the Redis lock, the
+job_runs row and the cache invalidation around it are left out) — with "day" = the last
 target date, so the whole range is scored and every target date is rolled up.
 
 The reference is the same work written by hand as one raw SQL statement: `INSERT INTO
@@ -29,7 +29,8 @@ sum … over the same join).
     target: evaluate (score + roll-up, commit included) ≤ 1.5 × the raw INSERT pass
 
 A second evaluate run is timed too: it must be idempotent (same evaluations, same roll-up)
-and cheap, as only the day's own predictions are re-scored.
+and cheap, as only the day's own predictions are re-scored and rolled up (it still reads
+the whole window once, to find predictions not scored yet and closes corrected since).
 
     python benchmarks/evaluate_bench.py [--predictions 1000000 --stocks 2500 --models 4]
 
@@ -58,9 +59,9 @@ sys.path.insert(0, str(ROOT))
 
 ADMIN_URL = "postgresql+pg8000://postgres@127.0.0.1:5432/postgres"
 TARGET = 1.5
-EPS = 1e-6  # the probability clip score_matured_predictions uses
+EPS = 1e-6  # the probability clip evaluate_matured_predictions uses
 
-# The rows and expressions of shared.evaluation.service._SCORE_SQL, in one plain pass.
+# The rows and expressions of shared.evaluation.service._EVALUATE_SQL's scoring, in one plain pass.
 RAW_SELECT = """
     SELECT p.id AS prediction_id,
            prev.close AS previous_close,
@@ -118,11 +119,11 @@ PERFORMANCE_FINGERPRINT = """
 
 # What each statement of the service is, for the per-statement breakdown.
 STATEMENT_LABELS = (
-    ("INSERT INTO evaluations", "score: INSERT … ON CONFLICT … RETURNING"),
-    ("SELECT DISTINCT p.target_date", "roll-up: affected dates (id = ANY(ids))"),
-    ("INSERT INTO daily_performance", "roll-up: daily_performance upsert"),
-    ("SELECT DISTINCT model_config_id", "roll-up: model ids"),
+    ("WITH scored AS MATERIALIZED", "score + roll-up (one statement)"),
     ("UPDATE daily_performance", "roll-up: cumulative returns"),
+    ("pg_advisory_xact_lock", "advisory lock"),
+    ("set_config", "planner settings"),
+    ("current_setting", "planner settings"),
 )
 
 
@@ -253,28 +254,25 @@ def evaluate(day: date) -> dict[str, Any]:
     try:
         started = time.perf_counter()
         with session_scope() as db_session:
-            scored = evaluation_service.score_matured_predictions(
+            evaluated = evaluation_service.evaluate_matured_predictions(
                 db_session=db_session,
                 day=day,
                 flat_band=settings.flat_band,
                 round_trip_cost=2 * settings.commission_rate + settings.sell_tax_rate,
                 catch_up_days=100_000,  # the whole loaded history is "unscored" on the first run
             )
-            scored_at = time.perf_counter()
-            rollup = evaluation_service.roll_up_daily_performance(db_session=db_session, dates=sorted(scored))
-            rolled_at = time.perf_counter()
+            worked_at = time.perf_counter()
         finished = time.perf_counter()
     finally:
         detach()
     return {
         "total": finished - started,
-        "score": scored_at - started,
-        "rollup": rolled_at - scored_at,
-        "commit": finished - rolled_at,
+        "work": worked_at - started,
+        "commit": finished - worked_at,
         "statements": timer.seconds,
-        "scored": sum(scored.values()),
-        "rows": rollup["rows"],
-        "dates": len(rollup["dates"]),
+        "scored": sum(evaluated.scored.values()),
+        "rows": evaluated.performance_rows,
+        "dates": len(evaluated.dates),
     }
 
 
@@ -418,12 +416,11 @@ def run(url: str, day: date, predictions: int) -> None:
         first["total"],
         f"scored {first['scored']:,}; {first['rows']} daily_performance rows over {first['dates']} dates",
     )
-    line("  score_matured_predictions", first["score"])
-    line("  roll_up_daily_performance", first["rollup"])
-    line("  commit", first["commit"])
+    line("  evaluate_matured_predictions", first["work"])
     for label, seconds in first["statements"].most_common():
         line(f"    {label}", seconds)
-    line("    in Python between statements", first["score"] + first["rollup"] - sum(first["statements"].values()))
+    line("    in Python between statements", first["work"] - sum(first["statements"].values()))
+    line("  commit", first["commit"])
     times("evaluate / raw pass (INSERT … SELECT)", ratio, f"target ≤ {TARGET}: {verdict}")
     times("evaluate / raw pass (temp table)", first["total"] / raw_ctas, "(context: no WAL, no keys, parallel)")
     times("evaluate / raw pass (temp table, serial)", first["total"] / raw_serial, "(context)")

@@ -34,25 +34,24 @@ def run_evaluation(job: ScheduledJob, *, request_id: str | None = None) -> JobRe
             counts["skipped_non_trading_day"] += 1
             return {"day": day.isoformat()}
         with session_scope() as db_session:
-            scored = evaluation_service.score_matured_predictions(
+            evaluated = evaluation_service.evaluate_matured_predictions(
                 db_session=db_session,
                 day=day,
                 flat_band=settings.flat_band,
                 round_trip_cost=2 * settings.commission_rate + settings.sell_tax_rate,
                 catch_up_days=settings.evaluation_catch_up_days,
             )
-            rollup = evaluation_service.roll_up_daily_performance(db_session=db_session, dates=sorted(scored))
             versus_baselines = _versus_baselines(db_session=db_session, day=day)
             ab_tests = _running_ab_tests(db_session=db_session)
-        counts["evaluated"] += sum(scored.values())
-        counts["performance_rows"] += rollup["rows"]
+        counts["evaluated"] += sum(evaluated.scored.values())
+        counts["performance_rows"] += evaluated.performance_rows
         invalidated = sum(invalidate_namespace(namespace) for namespace in DERIVED_CACHE_NAMESPACES)
         counts["caches_invalidated"] += invalidated
         log.info("models versus baselines", extra={"day": day.isoformat(), "comparisons": versus_baselines})
         log.info("running A/B tests", extra={"day": day.isoformat(), "ab_tests": ab_tests})
         return {
             "day": day.isoformat(),
-            "dates_rolled_up": rollup["dates"],
+            "dates_rolled_up": [rolled_up.isoformat() for rolled_up in evaluated.dates],
             "versus_baselines": versus_baselines,
             "ab_tests": ab_tests,
         }

@@ -1,4 +1,5 @@
-"""Evaluate against real Postgres: hand-computed scores, roll-up, idempotent re-runs, cache invalidation."""
+"""Evaluate against real Postgres: hand-computed scores, roll-up, idempotent and incremental re-runs,
+corrected closes, cache invalidation."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shared.abtest.models import AbTest, AbTestStatus, AbVariant
 from shared.evaluation.models import DailyPerformance, Evaluation
 from shared.evaluation.workflow import run_evaluation
 from shared.events import ScheduledJob
 from shared.predictions.models import Direction, ModelConfig, ModelKind, Prediction, PredictionStatus
+from shared.stocks.models import DailyPrice
 from shared.stores.redis import cached_json
 
 AS_OF, TARGET = date(2024, 1, 4), date(2024, 1, 5)
+NEXT_DAY = date(2024, 1, 8)  # the trading day after TARGET
 COST = 2 * 0.00015 + 0.0018
 
 
@@ -55,6 +58,23 @@ def _predict(
 
 def _evaluate(day: date = TARGET) -> Any:
     return run_evaluation(ScheduledJob(job="run", date=day))
+
+
+def _correct_close(db_session: Any, code: str, day: date, close: int) -> None:
+    """What a re-crawl of a day with a corrected close does to daily_prices."""
+    db_session.execute(update(DailyPrice).where(DailyPrice.code == code, DailyPrice.date == day).values(close=close))
+    db_session.commit()
+
+
+def _performance(db_session: Any, model: ModelConfig, day: date = TARGET) -> DailyPerformance:
+    db_session.expire_all()
+    return db_session.scalars(
+        select(DailyPerformance).where(
+            DailyPerformance.model_config_id == model.id,
+            DailyPerformance.date == day,
+            DailyPerformance.ab_variant_id.is_(None),
+        )
+    ).one()
 
 
 def test_scores_match_hand_computation(seed_market: Callable[..., Any], db_session: Any, redis_client: Any) -> None:
@@ -126,11 +146,100 @@ def test_rerunning_a_day_rewrites_the_same_numbers(
         ).all()
         return evaluations, performance
 
-    _evaluate()
+    assert _evaluate().counts["evaluated"] == 3
     first = snapshot()
-    _evaluate()
+    assert _evaluate().counts["evaluated"] == 3  # the day's own are re-scored, to the same numbers
     assert snapshot() == first
     assert len(first[0]) == 3 and len(first[1]) == 1
+
+
+def test_rerunning_a_day_after_a_corrected_close_rescores_it(
+    seed_market: Callable[..., Any], db_session: Any, redis_client: Any
+) -> None:
+    market = seed_market()  # 005930 rises into TARGET
+    model = _model(db_session, "corrected")
+    call = _predict(db_session, model, "005930", Direction.UP, 0.7)
+    db_session.commit()
+    _evaluate()
+    assert _performance(db_session, model).hits == 1
+
+    previous = market.closes[("005930", AS_OF)]
+    _correct_close(db_session, "005930", TARGET, previous - 1_000)  # it fell after all
+    result = _evaluate()
+
+    assert result.counts["evaluated"] == 1
+    db_session.expire_all()
+    evaluation = db_session.get(Evaluation, call.id)
+    ret = (previous - 1_000) / previous - 1
+    assert (evaluation.actual_close, evaluation.realized_direction) == (previous - 1_000, Direction.DOWN)
+    assert not evaluation.correct
+    assert evaluation.actual_return == pytest.approx(ret)
+    assert evaluation.brier == pytest.approx(0.49)
+    assert evaluation.strategy_return == pytest.approx(ret - COST)
+    performance = _performance(db_session, model)
+    assert (performance.n, performance.hits) == (1, 0)
+    assert performance.mean_strategy_return == pytest.approx(ret - COST)
+    assert performance.cumulative_strategy_return == pytest.approx(ret - COST)
+
+
+def test_a_later_run_rescores_only_what_a_corrected_close_changed(
+    seed_market: Callable[..., Any], db_session: Any, redis_client: Any
+) -> None:
+    market = seed_market(end=NEXT_DAY)
+    model = _model(db_session, "later")
+    corrected = _predict(db_session, model, "005930", Direction.UP, 0.7)
+    untouched = [
+        _predict(db_session, model, "000660", Direction.UP, 0.6),
+        _predict(db_session, model, "035420", Direction.DOWN, 0.6),
+    ]
+    db_session.commit()
+    _evaluate()
+    before = {row.prediction_id: row.evaluated_at for row in db_session.scalars(select(Evaluation))}
+
+    # The as-of close of one call is corrected after TARGET was evaluated: the next day's run
+    # re-scores that call (it has no predictions of its own) and rolls TARGET up again whole.
+    actual = market.closes[("005930", TARGET)]
+    _correct_close(db_session, "005930", AS_OF, actual + 2_000)
+    result = _evaluate(NEXT_DAY)
+
+    assert result.counts["evaluated"] == 1
+    assert result.counts["performance_rows"] == 1
+    db_session.expire_all()
+    evaluation = db_session.get(Evaluation, corrected.id)
+    ret = actual / (actual + 2_000) - 1
+    assert evaluation.previous_close == actual + 2_000
+    assert not evaluation.correct and evaluation.realized_direction == Direction.DOWN
+    assert evaluation.evaluated_at > before[corrected.id]
+    for call in untouched:
+        assert db_session.get(Evaluation, call.id).evaluated_at == before[call.id]
+    performance = _performance(db_session, model)
+    assert (performance.n, performance.hits) == (3, 2)  # the two untouched calls still count
+    others = sum(db_session.get(Evaluation, call.id).strategy_return for call in untouched)
+    assert performance.mean_strategy_return == pytest.approx((ret - COST + others) / 3)
+
+    assert _evaluate(NEXT_DAY).counts["evaluated"] == 0  # nothing changed since
+
+
+def test_late_calls_for_an_evaluated_day_are_added_to_its_roll_up(
+    seed_market: Callable[..., Any], db_session: Any, redis_client: Any
+) -> None:
+    seed_market(end=NEXT_DAY)  # 005930 and 000660 rise, 035420 falls
+    model = _model(db_session, "late-calls")
+    _predict(db_session, model, "005930", Direction.UP, 0.8)
+    db_session.commit()
+    _evaluate()
+    assert _performance(db_session, model).n == 1
+
+    _predict(db_session, model, "035420", Direction.UP, 0.6)  # stored after TARGET was evaluated
+    db_session.commit()
+    result = _evaluate(NEXT_DAY)
+
+    assert result.counts["evaluated"] == 1  # the late call only, not TARGET's again
+    assert result.details["dates_rolled_up"] == [TARGET.isoformat()]
+    performance = _performance(db_session, model)
+    assert (performance.n, performance.hits, performance.hit_rate) == (2, 1, 0.5)
+    assert performance.brier == pytest.approx(((0.8 - 1) ** 2 + 0.6**2) / 2)
+    assert sum(bin_["n"] for bin_ in performance.calibration) == 2
 
 
 def test_variants_get_their_own_rows(seed_market: Callable[..., Any], db_session: Any, redis_client: Any) -> None:
