@@ -20,7 +20,9 @@ reference is the mean of the two. Every timed pass that writes starts right afte
 CHECKPOINT, so none of them inherits another's dirty buffers or pays for a checkpoint
 that the load or an earlier pass set off.
 
-For context, and not the target, three read-only passes are printed with their ratios:
+For context, and not the target: the same INSERT with evaluate's planner settings
+(`shared.evaluation.service.PLANNER_SETTINGS`, SET LOCAL), which shows how much of the
+difference is the plan Postgres picks; and three read-only passes, with their ratios:
 the scoring SELECT materialised with CREATE TEMP TABLE AS (no WAL, no index, no key
 check, and free to use parallel workers, which an INSERT … SELECT never does in
 Postgres 15), the same with a serial plan, and an aggregate-only pass (SELECT count,
@@ -276,8 +278,9 @@ def evaluate(day: date) -> dict[str, Any]:
     }
 
 
-def raw_insert_pass(url: str, select: str) -> dict[str, Any]:
-    """The reference: the hand-written INSERT … SELECT into the empty evaluations table, committed.
+def raw_insert_pass(url: str, select: str, settings: dict[str, str] | None = None) -> dict[str, Any]:
+    """The reference: the hand-written INSERT … SELECT into the empty evaluations table, committed
+    (with `settings`, SET LOCAL in its transaction: the context pass with evaluate's planner settings).
 
     Returns its time and the digest of the rows it wrote, then empties the table again."""
     connection = pg_connect(url)
@@ -288,6 +291,8 @@ def raw_insert_pass(url: str, select: str) -> dict[str, Any]:
             raise RuntimeError("the raw INSERT pass needs an empty evaluations table")
         started = time.perf_counter()
         cursor.execute("BEGIN")
+        for name, value in (settings or {}).items():
+            cursor.execute(f"SET LOCAL {name} = '{value}'")
         cursor.execute(RAW_INSERT.format(select=select))
         rows = cursor.rowcount
         cursor.execute("COMMIT")
@@ -357,6 +362,7 @@ def same(left: tuple[Any, ...], right: tuple[Any, ...]) -> bool:
 
 def run(url: str, day: date, predictions: int) -> None:
     from shared.config import get_settings
+    from shared.evaluation.service import PLANNER_SETTINGS
 
     settings = get_settings()
     select = RAW_SELECT.format(
@@ -371,6 +377,8 @@ def run(url: str, day: date, predictions: int) -> None:
 
     before = raw_passes(url, select)
     execute(url, "CHECKPOINT")
+    tuned_before = raw_insert_pass(url, select, PLANNER_SETTINGS)
+    execute(url, "CHECKPOINT")
     insert_before = raw_insert_pass(url, select)
     execute(url, "CHECKPOINT")
     first = evaluate(day)
@@ -384,9 +392,12 @@ def run(url: str, day: date, predictions: int) -> None:
     execute(url, "TRUNCATE evaluations")  # checked above; the raw INSERT pass starts from an empty table
     execute(url, "CHECKPOINT")
     insert_after = raw_insert_pass(url, select)
+    execute(url, "CHECKPOINT")
+    tuned_after = raw_insert_pass(url, select, PLANNER_SETTINGS)
     after = raw_passes(url, select)
 
     raw = statistics.mean([insert_before["seconds"], insert_after["seconds"]])
+    raw_tuned = statistics.mean([tuned_before["seconds"], tuned_after["seconds"]])
     raw_ctas = statistics.mean([before["ctas"], after["ctas"]])
     raw_agg = statistics.mean([before["aggregate"], after["aggregate"]])
     raw_serial = statistics.mean([before["serial"], after["serial"]])
@@ -408,6 +419,13 @@ def run(url: str, day: date, predictions: int) -> None:
         f"(before {insert_before['seconds']:.2f} s, after {insert_after['seconds']:.2f} s; "
         f"{insert_before['rows']:,} rows, committed)",
     )
+    line(
+        "raw pass: the same, evaluate's planner settings",
+        raw_tuned,
+        f"(before {tuned_before['seconds']:.2f} s, after {tuned_after['seconds']:.2f} s; "
+        + ", ".join(f"{name} {value}" for name, value in PLANNER_SETTINGS.items())
+        + ")",
+    )
     line("raw pass: CREATE TEMP TABLE AS", raw_ctas, f"(before {before['ctas']:.2f} s, after {after['ctas']:.2f} s)")
     line("raw pass: temp table, serial plan", raw_serial, "(max_parallel_workers_per_gather = 0)")
     line("raw pass: aggregate only", raw_agg, f"(before {before['aggregate']:.2f} s, after {after['aggregate']:.2f} s)")
@@ -422,6 +440,7 @@ def run(url: str, day: date, predictions: int) -> None:
     line("    in Python between statements", first["work"] - sum(first["statements"].values()))
     line("  commit", first["commit"])
     times("evaluate / raw pass (INSERT … SELECT)", ratio, f"target ≤ {TARGET}: {verdict}")
+    times("evaluate / raw pass (same settings)", first["total"] / raw_tuned, "(context: the plan evaluate gets)")
     times("evaluate / raw pass (temp table)", first["total"] / raw_ctas, "(context: no WAL, no keys, parallel)")
     times("evaluate / raw pass (temp table, serial)", first["total"] / raw_serial, "(context)")
     times("evaluate / raw pass (aggregate)", first["total"] / raw_agg, "(context: nothing written)")
@@ -433,7 +452,8 @@ def run(url: str, day: date, predictions: int) -> None:
     for label, seconds in second["statements"].most_common(2):
         line(f"    {label}", seconds)
     print(f"{'evaluations match the raw pass:':<49}{same(raw_row, evaluated_row)}  ({evaluated_row[0]:,} rows)")
-    matches = insert_before["digest"] == evaluated_digest == insert_after["digest"]
+    digests = (insert_before, insert_after, tuned_before, tuned_after)
+    matches = all(insert["digest"] == evaluated_digest for insert in digests)
     print(f"{'raw INSERT wrote the rows evaluate writes:':<49}{matches}  (every column but evaluated_at)")
     unchanged = same(evaluated_row, evaluated_again) and same(fingerprint, fingerprint_again)
     print(f"{'second run changed nothing:':<49}{unchanged}")
