@@ -13,11 +13,10 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import PoolProxiedConnection
 
 from shared.api.errors import ForbiddenError, UnauthorizedError
 from shared.config import get_settings
-from shared.db.session import get_sessionmaker
+from shared.db.session import end_read_only, get_sessionmaker, read_only_session
 from shared.users import tokens
 from shared.users.auth_state import Principal
 from shared.users.models import Role, User
@@ -36,18 +35,9 @@ bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _begin_read_only(session: Session) -> PoolProxiedConnection:
-    connection = session.connection().connection
-    connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-    return connection
-
-
-def _finish(session: Session, *, succeeded: bool, read_only: PoolProxiedConnection | None) -> None:
+def _finish(session: Session, *, succeeded: bool) -> None:
     try:
-        if read_only is not None:
-            if read_only.dbapi_connection is not None:  # None once invalidated
-                read_only.dbapi_connection.autocommit = False  # back to the pool as it came
-        elif succeeded:
+        if succeeded:
             session.commit()
         else:
             session.rollback()
@@ -64,14 +54,20 @@ async def get_db_session(request: Request) -> AsyncIterator[Session]:
     ends its worker threads with every invocation's root task, so Mangum would start a new
     thread per request. The local gateway runs each request on its own thread and loop.
     """
+    if request.method in READ_ONLY_METHODS:
+        session = read_only_session()
+        try:
+            yield session
+        finally:
+            end_read_only(session)
+        return
     session = get_sessionmaker()()
-    read_only = _begin_read_only(session) if request.method in READ_ONLY_METHODS else None
     try:
         yield session
     except BaseException:
-        _finish(session, succeeded=False, read_only=read_only)
+        _finish(session, succeeded=False)
         raise
-    _finish(session, succeeded=True, read_only=read_only)
+    _finish(session, succeeded=True)
 
 
 # scope="function": commit happens before the response leaves, so a 2xx means it is saved.

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +23,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from shared.config import get_settings
 
 _CHECKED_IN_AT = "stockinsight_checked_in_at"
+_READ_ONLY = "read_only"
+_AUTOCOMMIT_CONNECTION = "autocommit_connection"
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +67,36 @@ def ping_connections_after_idle(engine: Engine, *, idle_seconds: float) -> None:
 
 @lru_cache(maxsize=1)
 def get_sessionmaker() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+    maker = sessionmaker(bind=get_engine(), expire_on_commit=False)
+    event.listen(maker, "after_begin", _autocommit_if_read_only)
+    return maker
+
+
+def read_only_session() -> Session:
+    """A session for work that only reads: each statement is its own transaction.
+
+    The driver runs in autocommit from the session's first statement (no BEGIN before it,
+    no COMMIT after the last: two round trips fewer than a transaction); nothing connects
+    until a statement needs it. End it with `end_read_only` before closing.
+    """
+    return get_sessionmaker()(info={_READ_ONLY: True})
+
+
+def _autocommit_if_read_only(session: Session, transaction: Any, connection: Connection) -> None:
+    if session.info.get(_READ_ONLY):
+        pooled = connection.connection
+        pooled.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        session.info[_AUTOCOMMIT_CONNECTION] = pooled
+
+
+def end_read_only(session: Session) -> None:
+    """Hand the connection back to the pool as it came (transactional), then close."""
+    try:
+        pooled = session.info.pop(_AUTOCOMMIT_CONNECTION, None)
+        if pooled is not None and pooled.dbapi_connection is not None:  # None once invalidated
+            pooled.dbapi_connection.autocommit = False
+    finally:
+        session.close()
 
 
 @contextmanager

@@ -115,3 +115,22 @@ def test_read_only_requests_leave_pooled_connections_transactional(client: Any, 
             dbapi_connection = connection.connection.dbapi_connection
             assert dbapi_connection is not None
             assert dbapi_connection.autocommit is False
+
+
+def test_a_request_without_a_token_never_checks_out_a_connection(client: Any) -> None:
+    from sqlalchemy import event
+
+    from shared.db.session import get_engine
+
+    checkouts: list[object] = []
+
+    def count(*args: Any) -> None:
+        checkouts.append(args)
+
+    engine = get_engine()
+    event.listen(engine, "checkout", count)
+    try:
+        assert client.get("/api/predictions").status_code == 401
+    finally:
+        event.remove(engine, "checkout", count)
+    assert checkouts == []
