@@ -10,7 +10,7 @@ never becomes a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,20 +20,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.abtest.service import AbTestExistsError, AbTestStateError, UnknownModelConfigError, UnknownVariantError
 from shared.api.schema_base import ApiModel
-from shared.predictions.model_configs import ModelConfigExistsError, ModelInRunningTestError
-from shared.users.login_throttle import LoginThrottled
-from shared.users.passwords import PasswordPolicyError
-from shared.users.security import InvalidTokenError
-from shared.users.service import (
-    LastAdminError,
-    UnknownStockError,
-    UserAlreadyExistsError,
-    UserNotFoundError,
-    WrongPasswordError,
-)
 
 log = logging.getLogger(__name__)
 
@@ -133,25 +122,85 @@ def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 # Domain errors → (status, code). Domain packages stay free of HTTP; this table translates.
-DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
-    UserAlreadyExistsError: (409, "conflict"),
-    UserNotFoundError: (404, "not_found"),
-    UnknownStockError: (404, "not_found"),
-    LastAdminError: (409, "conflict"),
-    WrongPasswordError: (400, "wrong_password"),
-    PasswordPolicyError: (422, "password_policy"),
-    InvalidTokenError: (401, "invalid_token"),
-    ModelConfigExistsError: (409, "conflict"),
-    ModelInRunningTestError: (409, "conflict"),
-    AbTestExistsError: (409, "conflict"),
-    AbTestStateError: (409, "invalid_state"),
-    UnknownModelConfigError: (404, "not_found"),
-    UnknownVariantError: (404, "not_found"),
+# Keyed by the class's import path, not the class: importing every domain service here would
+# load them all at cold start, where the routers that raise them are loaded on first use.
+DOMAIN_ERRORS: dict[str, tuple[int, str]] = {
+    "shared.users.service.UserAlreadyExistsError": (409, "conflict"),
+    "shared.users.service.UserNotFoundError": (404, "not_found"),
+    "shared.users.service.UnknownStockError": (404, "not_found"),
+    "shared.users.service.LastAdminError": (409, "conflict"),
+    "shared.users.service.WrongPasswordError": (400, "wrong_password"),
+    "shared.users.passwords.PasswordPolicyError": (422, "password_policy"),
+    "shared.users.security.InvalidTokenError": (401, "invalid_token"),
+    "shared.users.login_throttle.LoginThrottled": (429, "rate_limited"),
+    "shared.predictions.model_configs.ModelConfigExistsError": (409, "conflict"),
+    "shared.predictions.model_configs.ModelInRunningTestError": (409, "conflict"),
+    "shared.abtest.service.AbTestExistsError": (409, "conflict"),
+    "shared.abtest.service.AbTestStateError": (409, "invalid_state"),
+    "shared.abtest.service.UnknownModelConfigError": (404, "not_found"),
+    "shared.abtest.service.UnknownVariantError": (404, "not_found"),
 }
 
 
+def _import_path(error_type: type) -> str:
+    return f"{error_type.__module__}.{error_type.__qualname__}"
+
+
 def register_domain_error(error_type: type[Exception], status_code: int, code: str) -> None:
-    DOMAIN_ERRORS[error_type] = (status_code, code)
+    DOMAIN_ERRORS[_import_path(error_type)] = (status_code, code)
+
+
+def domain_error_response(exc: Exception) -> JSONResponse | None:
+    """The response for a domain error (the nearest registered class in its MRO), else None."""
+    for error_type in type(exc).__mro__:
+        entry = DOMAIN_ERRORS.get(_import_path(error_type))
+        if entry is None:
+            continue
+        status_code, code = entry
+        if status_code == 401:
+            return error_response(401, code, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+        if status_code == 429:
+            retry_after = int(getattr(exc, "retry_after_seconds", 60))
+            return error_response(
+                429,
+                code,
+                "too many login attempts; try again later",
+                {"retry_after_seconds": retry_after},
+                {"Retry-After": str(retry_after)},
+            )
+        return error_response(status_code, code, str(exc))
+    return None
+
+
+class DomainErrorMiddleware:
+    """Answers a domain error raised by a route or dependency with its mapped status.
+
+    Pure ASGI, just outside Starlette's ExceptionMiddleware (which does not know them), so
+    CORS and the request id still wrap the response; anything unmapped propagates to the
+    500 handler.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception as exc:
+            response = None if started else domain_error_response(exc)
+            if response is None:
+                raise
+            await response(scope, receive, send)
 
 
 def sqlstate(exc: Exception) -> str:
@@ -183,16 +232,6 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError | ValidationError)
         return error_response(422, "validation_error", "request is invalid", _validation_details(exc.errors()))
 
-    async def throttled(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, LoginThrottled)
-        return error_response(
-            429,
-            "rate_limited",
-            "too many login attempts; try again later",
-            {"retry_after_seconds": exc.retry_after_seconds},
-            {"Retry-After": str(exc.retry_after_seconds)},
-        )
-
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         state = sqlstate(exc)
         if state.startswith("23"):  # integrity: services check first, so this is a race
@@ -202,14 +241,6 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database refused a value", extra={"sqlstate": state, "error": str(exc)[:500]})
             return error_response(400, "bad_request", "a value is out of range or malformed")
         return await unexpected_error(request, exc)
-
-    def domain_handler(status_code: int, code: str) -> Callable[[Request, Exception], Any]:
-        async def handle(request: Request, exc: Exception) -> JSONResponse:
-            headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
-            message = "invalid or expired token" if status_code == 401 else str(exc)
-            return error_response(status_code, code, message, headers=headers)
-
-        return handle
 
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
@@ -223,10 +254,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ValidationError, validation_error)
-    app.add_exception_handler(LoginThrottled, throttled)
     app.add_exception_handler(DBAPIError, database_error)
-    for error_type, (status_code, code) in DOMAIN_ERRORS.items():
-        app.add_exception_handler(error_type, domain_handler(status_code, code))
     app.add_exception_handler(Exception, unexpected_error)
 
 

@@ -134,3 +134,23 @@ def test_a_request_without_a_token_never_checks_out_a_connection(client: Any) ->
     finally:
         event.remove(engine, "checkout", count)
     assert checkouts == []
+
+
+def test_every_mapped_domain_error_names_an_exception_class() -> None:
+    import importlib
+
+    from shared.api.errors import DOMAIN_ERRORS
+
+    for path, (status_code, code) in DOMAIN_ERRORS.items():
+        module_name, _, class_name = path.rpartition(".")
+        error_type = getattr(importlib.import_module(module_name), class_name)
+        assert issubclass(error_type, Exception), path
+        assert 400 <= status_code < 500 and code, path
+
+
+def test_an_unknown_path_is_a_json_404_without_loading_any_router(client: Any) -> None:
+    response = client.get("/api/nowhere")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    documentation = {"/api/openapi.json", "/api/docs", "/api/docs/oauth2-redirect"}
+    assert [route.path for route in client.app.routes if route.path not in documentation] == []

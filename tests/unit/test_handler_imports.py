@@ -15,7 +15,7 @@ HEAVY = {"fastapi", "starlette", "mangum", "jwt", "bcrypt", "openai", "pymilvus"
 # What each handler may import at module level; the rest is imported only when a job needs it
 # (crawl's embed job loads pymilvus/openai, predict's LLM model openai, its retrieval pymilvus).
 ALLOWED = {
-    "api": {"fastapi", "starlette", "mangum", "jwt", "bcrypt"},
+    "api": {"fastapi", "starlette", "mangum"},  # jwt, bcrypt: with the routers that use them
     "crawl": set(),
     "predict": set(),
     "evaluate": set(),
@@ -58,3 +58,16 @@ def test_redis_client_library_is_imported_by_the_first_redis_call_only() -> None
         "from shared.stores.redis import get_redis; get_redis()", REDIS_URL="redis://127.0.0.1:6379/0"
     )
     assert "redis" in loaded
+
+
+def test_api_routers_are_loaded_by_the_first_request_that_needs_them() -> None:
+    statement = (
+        "import functions.api.handler as h; "
+        "assert not [m for m in sys.modules if m.startswith('shared.api.routers.')], 'eager'; "
+        "from fastapi.testclient import TestClient; "
+        "assert TestClient(h.app).get('/api/predictions').status_code == 401"
+    )
+    loaded = _loaded_after(statement)
+    routers = {name for name in loaded if name.startswith("shared.api.routers.")}
+    assert routers == {"shared.api.routers.predictions"}
+    assert "shared.abtest.service" not in loaded
