@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ from shared.events import ScheduledJob
 from shared.jobs.models import JobRun, JobStatus
 from shared.market_calendar import KST
 from shared.news.models import News, NewsStock
-from shared.predictions.inputs import gather_input
+from shared.predictions.inputs import gather_input, price_histories
 from shared.predictions.models import Direction, ModelConfig, Prediction, PredictionStatus
+from shared.predictions.predictors import PredictionOutcome
+from shared.predictions.service import PredictionRecord, ensure_default_models, store_predictions
 from shared.predictions.workflow import schedule_predictions
 from shared.stocks.models import Stock
 
@@ -134,3 +137,78 @@ def test_news_published_after_the_cutoff_is_never_retrieved(
     assert [item.news_id for item in prediction_input.news] == [before.id]
     assert prediction_input.retrieval_method == ("vector" if vectors == "milvus" else "recent")
     assert prediction_input.prices[-1].day == date(2024, 1, 5)  # nothing from the target day itself
+
+
+def test_price_histories_are_oldest_first_per_stock_and_stop_at_the_as_of_day(
+    seed_market: Callable[..., Any], db_session: Any
+) -> None:
+    market = seed_market()
+    histories = price_histories(
+        db_session=db_session, codes=["005930", "035420", "999999"], until=date(2024, 1, 4), limit=3
+    )
+
+    expected_days = [day for day in market.days if day <= date(2024, 1, 4)][-3:]
+    for code in ("005930", "035420"):
+        assert [point.day for point in histories[code]] == expected_days
+        assert [point.close for point in histories[code]] == [market.closes[(code, day)] for day in expected_days]
+        assert all(type(point.day) is date for point in histories[code])
+    assert histories["999999"] == []
+    assert price_histories(db_session=db_session, codes=[], until=date(2024, 1, 4), limit=3) == {}
+
+
+def _record(code: str, model_id: int, *, ok: bool) -> PredictionRecord:
+    outcome = PredictionOutcome(Direction.UP, 0.8, 0.01, "up", [7], "v1", 100, 20, Decimal("0.0005")) if ok else None
+    return PredictionRecord(
+        stock_code=code,
+        model_config_id=model_id,
+        ab_variant_id=None,
+        as_of_date=date(2024, 1, 5),
+        target_date=TARGET,
+        outcome=outcome,
+        error=None if ok else "invalid model output",
+        prompt_version="v1",
+        prompt_tokens=100,
+        completion_tokens=0 if ok else 5,
+        cost_usd=Decimal("0.0005") if ok else Decimal("0.0001"),
+    )
+
+
+def test_a_batch_of_predictions_is_one_insert_and_a_second_store_inserts_only_what_is_new(
+    seed_market: Callable[..., Any], db_session: Any
+) -> None:
+    from sqlalchemy import event
+
+    from shared.db.session import get_engine
+
+    seed_market()
+    ensure_default_models(db_session=db_session, chat_model="gpt-4o")
+    model_id = db_session.scalar(select(ModelConfig.id).where(ModelConfig.name == "gpt-4o-rag"))
+    inserts: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(statement)
+
+    event.listen(get_engine(), "before_cursor_execute", count)
+    try:
+        first = store_predictions(
+            db_session=db_session,
+            records=[_record("005930", model_id, ok=True), _record("000660", model_id, ok=False)],
+        )
+        second = store_predictions(
+            db_session=db_session,
+            records=[_record("005930", model_id, ok=False), _record("035420", model_id, ok=True)],
+        )
+        db_session.commit()
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", count)
+
+    assert len(inserts) == 2  # one statement per batch, rows with and without an outcome together
+    assert sorted(row.stock_code for row in first) == ["000660", "005930"]
+    assert [row.stock_code for row in second] == ["035420"]  # 005930 was there: left as it was
+    rows = {row.stock_code: row for row in db_session.scalars(select(Prediction))}
+    assert rows["005930"].status == PredictionStatus.OK and rows["005930"].direction == Direction.UP
+    assert rows["005930"].evidence_news_ids == [7] and rows["005930"].cost_usd == Decimal("0.0005")
+    failed = rows["000660"]
+    assert failed.status == PredictionStatus.FAILED and failed.direction is None and failed.probability is None
+    assert failed.error == "invalid model output" and failed.completion_tokens == 5 and failed.rationale == ""
