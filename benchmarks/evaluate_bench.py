@@ -457,7 +457,7 @@ def run(url: str, day: date, predictions: int) -> None:
     print(f"{'raw INSERT wrote the rows evaluate writes:':<49}{matches}  (every column but evaluated_at)")
     unchanged = same(evaluated_row, evaluated_again) and same(fingerprint, fingerprint_again)
     print(f"{'second run changed nothing:':<49}{unchanged}")
-    print("(one run on a shared, loaded 2-core machine: read the numbers as ±10 %)")
+    print("(one run on a shared, loaded 2-core machine: the same pass varied by up to a third from run to run)")
 
 
 def main() -> None:
