@@ -6,10 +6,11 @@ model names, the evaluation), and counts with the same filters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, true
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, exists, func, select, true
 from sqlalchemy.orm import Session
 
 from shared.abtest.models import AbVariant
@@ -53,40 +54,41 @@ _LIST_COLUMNS = (
 )
 
 
-def _conditions(filters: PredictionFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.stock_code is not None:
-        conditions.append(Prediction.stock_code == filters.stock_code)
-    if filters.model_config_id is not None:
-        conditions.append(Prediction.model_config_id == filters.model_config_id)
-    if filters.ab_variant_id is not None:
-        conditions.append(Prediction.ab_variant_id == filters.ab_variant_id)
-    if filters.as_of_from is not None:
-        conditions.append(Prediction.as_of_date >= filters.as_of_from)
-    if filters.as_of_to is not None:
-        conditions.append(Prediction.as_of_date <= filters.as_of_to)
-    if filters.target_from is not None:
-        conditions.append(Prediction.target_date >= filters.target_from)
-    if filters.target_to is not None:
-        conditions.append(Prediction.target_date <= filters.target_to)
-    if filters.direction is not None:
-        conditions.append(Prediction.direction == filters.direction)
-    if filters.status is not None:
-        conditions.append(Prediction.status == filters.status)
-    if filters.min_probability is not None:
-        conditions.append(Prediction.probability >= filters.min_probability)
-    if filters.evaluated is not None:
-        evaluated = (
+# Each filter's condition, comparing against a bound parameter named after the filter:
+# a statement depends only on which filters are set (and the sort), so it is built once
+# per such shape and reused, with SQLAlchemy's cache key memoized on it.
+_FILTER_CONDITIONS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "stock_code": lambda: Prediction.stock_code == bindparam("stock_code"),
+    "model_config_id": lambda: Prediction.model_config_id == bindparam("model_config_id"),
+    "ab_variant_id": lambda: Prediction.ab_variant_id == bindparam("ab_variant_id"),
+    "as_of_from": lambda: Prediction.as_of_date >= bindparam("as_of_from"),
+    "as_of_to": lambda: Prediction.as_of_date <= bindparam("as_of_to"),
+    "target_from": lambda: Prediction.target_date >= bindparam("target_from"),
+    "target_to": lambda: Prediction.target_date <= bindparam("target_to"),
+    "direction": lambda: Prediction.direction == bindparam("direction"),
+    "status": lambda: Prediction.status == bindparam("status"),
+    "min_probability": lambda: Prediction.probability >= bindparam("min_probability"),
+}
+
+
+def _bound_filters(filters: PredictionFilters) -> dict[str, Any]:
+    return {name: value for name in _FILTER_CONDITIONS if (value := getattr(filters, name)) is not None}
+
+
+def _conditions(names: tuple[str, ...], evaluated: bool | None) -> list[ColumnElement[bool]]:
+    conditions = [_FILTER_CONDITIONS[name]() for name in names]
+    if evaluated is not None:
+        has_evaluation = (
             select(Evaluation.prediction_id)
             .where(Evaluation.prediction_id == Prediction.id)
             .correlate(Prediction)
             .exists()
         )
-        conditions.append(evaluated if filters.evaluated else ~evaluated)
+        conditions.append(has_evaluation if evaluated else ~has_evaluation)
     return conditions
 
 
-def _order_by(sort: PredictionSort, filters: PredictionFilters) -> list[Any]:
+def _order_by(sort: PredictionSort, *, probability_filtered: bool) -> list[Any]:
     """Sort plus a tie-break on id, written so Postgres can walk an index instead of sorting.
 
     Only probability can be NULL (failed calls): NULLs go last, unless the filter already
@@ -95,7 +97,7 @@ def _order_by(sort: PredictionSort, filters: PredictionFilters) -> list[Any]:
     descending = sort.value.startswith("-")
     column = _SORT_COLUMNS[sort.value.lstrip("-")]
     primary = column.desc() if descending else column.asc()
-    if column is Prediction.probability and filters.min_probability is None:
+    if column is Prediction.probability and not probability_filtered:
         primary = primary.nulls_last()
     if column is Prediction.id:
         return [primary]
@@ -118,6 +120,23 @@ def _row_to_dict(row: Any) -> dict[str, Any]:
     return data
 
 
+@lru_cache(maxsize=256)
+def _list_statements(
+    names: tuple[str, ...], evaluated: bool | None, sort: PredictionSort
+) -> tuple[Select[int], Select[*tuple[Any, ...]]]:
+    """The count and the page for one shape of filters; limit and offset are parameters too."""
+    conditions = _conditions(names, evaluated)
+    count = select(func.count()).select_from(Prediction).where(*conditions)
+    page = (
+        _with_names(select(*_LIST_COLUMNS, *_EVALUATION_COLUMNS))
+        .where(*conditions)
+        .order_by(*_order_by(sort, probability_filtered="min_probability" in names))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return count, page
+
+
 def list_predictions(
     *,
     db_session: Session,
@@ -126,46 +145,47 @@ def list_predictions(
     limit: int,
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    conditions = _conditions(filters)
-    total = db_session.scalar(select(func.count()).select_from(Prediction).where(*conditions))
-    page = db_session.execute(
-        _with_names(select(*_LIST_COLUMNS, *_EVALUATION_COLUMNS))
-        .where(*conditions)
-        .order_by(*_order_by(sort, filters))
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return [_row_to_dict(row) for row in page], int(total or 0)
+    parameters = _bound_filters(filters)
+    count, page = _list_statements(tuple(parameters), filters.evaluated, sort)
+    total = db_session.scalar(count, parameters)
+    rows = db_session.execute(page, {**parameters, "limit": limit, "offset": offset}).all()
+    return [_row_to_dict(row) for row in rows], int(total or 0)
+
+
+# Built once: a statement object is also where SQLAlchemy memoizes its cache key, so the
+# detail (the most requested read after the list) skips rebuilding and re-keying per call.
+_DETAIL = (
+    select(
+        Prediction,
+        Stock.name.label("stock_name"),
+        Stock.market,
+        ModelConfig.name.label("model_name"),
+        AbVariant.name.label("ab_variant_name"),
+        AbVariant.ab_test_id,
+        Evaluation,
+    )
+    .join(Stock, Stock.code == Prediction.stock_code)
+    .join(ModelConfig, ModelConfig.id == Prediction.model_config_id)
+    .outerjoin(AbVariant, AbVariant.id == Prediction.ab_variant_id)
+    .outerjoin(Evaluation, Evaluation.prediction_id == Prediction.id)
+    .where(Prediction.id == bindparam("prediction_id"))
+)
+_EVIDENCE = (
+    select(News)
+    .where(News.id.in_(bindparam("news_ids", expanding=True)))
+    .order_by(News.published_at.desc(), News.id.desc())
+)
 
 
 def get_prediction_detail(*, db_session: Session, prediction_id: int) -> dict[str, Any] | None:
-    """A prediction with its names, evaluation, A/B variant and evidence news: three statements."""
-    row = db_session.execute(
-        select(
-            Prediction,
-            Stock.name.label("stock_name"),
-            Stock.market,
-            ModelConfig.name.label("model_name"),
-            AbVariant.name.label("ab_variant_name"),
-            AbVariant.ab_test_id,
-            Evaluation,
-        )
-        .join(Stock, Stock.code == Prediction.stock_code)
-        .join(ModelConfig, ModelConfig.id == Prediction.model_config_id)
-        .outerjoin(AbVariant, AbVariant.id == Prediction.ab_variant_id)
-        .outerjoin(Evaluation, Evaluation.prediction_id == Prediction.id)
-        .where(Prediction.id == prediction_id)
-    ).one_or_none()
+    """A prediction with its names, evaluation, A/B variant and evidence news: two statements."""
+    row = db_session.execute(_DETAIL, {"prediction_id": prediction_id}).one_or_none()
     if row is None:
         return None
     prediction: Prediction = row.Prediction
     evidence: Sequence[News] = []
     if prediction.evidence_news_ids:
-        evidence = db_session.scalars(
-            select(News)
-            .where(News.id.in_(prediction.evidence_news_ids))
-            .order_by(News.published_at.desc(), News.id.desc())
-        ).all()
+        evidence = db_session.scalars(_EVIDENCE, {"news_ids": list(prediction.evidence_news_ids)}).all()
     return {
         **{column.key: getattr(prediction, column.key) for column in Prediction.__table__.columns},
         "stock_name": row.stock_name,
