@@ -8,10 +8,12 @@ any batch can run anywhere, in any order, twice.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -150,13 +152,20 @@ def _predict_one(predictor: Predictor, prediction_input: PredictionInput) -> Pre
         raise PredictionFailed(f"{type(exc).__name__}: {str(exc)[:500]}") from exc
 
 
-def predict_batch(work: PredictWork, counts: JobCounts, *, llm_pool: Executor | None = None) -> list[Prediction]:
+def predict_batch(
+    work: PredictWork,
+    counts: JobCounts,
+    *,
+    llm_pool: Executor | None = None,
+    gathering: AbstractContextManager[Any] | None = None,
+) -> list[Prediction]:
     """Predict and store one batch; returns the newly stored predictions (high-signal ones are queued).
 
-    `llm_pool` runs the model calls when several batches share one invocation's concurrency.
+    `llm_pool` runs the model calls when several batches share one invocation's concurrency;
+    `gathering` is held while the batch reads its inputs (see `consume_predict_batch`).
     """
     settings = get_settings()
-    with session_scope() as db_session:
+    with gathering or nullcontext(), session_scope() as db_session:
         model_config = db_session.get(ModelConfig, work.model_config_id)
         if model_config is None or not model_config.active:
             counts["skipped_inactive_model"] += len(work.stock_codes)
@@ -309,7 +318,10 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
 
     Records run `predict_records_in_parallel` at a time and share one pool of
     `llm_concurrency` model calls, so one record's database and retrieval work overlaps
-    another's calls while the invocation's call concurrency stays bounded. A record is
+    another's calls while the invocation's call concurrency stays bounded. One record
+    gathers its inputs at a time: at the start of an invocation the first record's calls
+    begin after its own gathering, not after both records' gathering competed for the CPU
+    and the connections (the second gathers while those calls run). A record is
     claimed with a Redis lock on its message id while it is worked on, so a duplicate
     delivery running at the same moment (SQS is at-least-once) fails and comes back later
     instead of paying for the same model calls twice.
@@ -326,6 +338,7 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
 
     def work(counts: JobCounts) -> dict[str, Any]:
         errors: dict[str, BaseException] = {}
+        gathering = threading.Lock()
         with (
             ThreadPoolExecutor(max_workers=settings.llm_concurrency, thread_name_prefix="llm") as llm_pool,
             ThreadPoolExecutor(
@@ -334,7 +347,7 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
             ) as record_pool,
         ):
             futures = {
-                str(record.get("messageId")): record_pool.submit(_predict_record, record, llm_pool)
+                str(record.get("messageId")): record_pool.submit(_predict_record, record, llm_pool, gathering)
                 for record in records
             }
             for message_id, future in futures.items():
@@ -369,7 +382,9 @@ def consume_predict_batch(event: dict[str, Any], context: Any) -> dict[str, Any]
     return {"batchItemFailures": outcome.get("batchItemFailures", [])}
 
 
-def _predict_record(record: dict[str, Any], llm_pool: Executor) -> tuple[JobCounts, BaseException | None]:
+def _predict_record(
+    record: dict[str, Any], llm_pool: Executor, gathering: AbstractContextManager[Any]
+) -> tuple[JobCounts, BaseException | None]:
     """One SQS record's work with counts of its own (merged by the caller, not shared between threads)."""
     from shared.stores.redis import exclusive_lock
 
@@ -381,7 +396,7 @@ def _predict_record(record: dict[str, Any], llm_pool: Executor) -> tuple[JobCoun
             if not claimed:
                 counts["records_in_progress_elsewhere"] += 1
                 raise RuntimeError(f"message {message_id} is being processed by another invocation")
-            predict_batch(batch, counts, llm_pool=llm_pool)
+            predict_batch(batch, counts, llm_pool=llm_pool, gathering=gathering)
     except Exception as exc:  # reported as this record's failure; the others go on
         log.warning("predict record failed", extra={"message_id": message_id, "error": str(exc)[:300]})
         return counts, exc

@@ -191,3 +191,45 @@ def test_a_message_claimed_by_another_invocation_is_retried_not_dropped(
         response = handler(_sqs_event(messages, queues["predict"]), lambda_context)
     assert response == {"batchItemFailures": [{"itemIdentifier": busy}]}
     assert db_session.scalar(select(func.count()).select_from(Prediction)) == 6  # the other two batches
+
+
+def test_records_run_two_at_a_time_but_gather_their_inputs_one_at_a_time(
+    planned_work: list[dict[str, Any]],
+    queues: dict[str, str],
+    db_session: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+
+    from shared.predictions import workflow
+
+    gather_inputs = workflow.gather_inputs
+    lock = threading.Lock()
+    gathering = {"now": 0, "most": 0}
+    in_flight = {"now": 0, "most": 0}
+
+    def tracked(counter: dict[str, int], function: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                counter["now"] += 1
+                counter["most"] = max(counter["most"], counter["now"])
+            try:
+                time.sleep(0.05)  # long enough for the other record to arrive meanwhile
+                return function(*args, **kwargs)
+            finally:
+                with lock:
+                    counter["now"] -= 1
+
+        return run
+
+    monkeypatch.setattr(workflow, "gather_inputs", tracked(gathering, gather_inputs))
+    monkeypatch.setattr(workflow, "predict_batch", tracked(in_flight, workflow.predict_batch))
+
+    response = _handler()(_sqs_event(planned_work, queues["predict"]), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert db_session.scalar(select(func.count()).select_from(Prediction)) == 9
+    assert in_flight["most"] == 2  # predict_records_in_parallel
+    assert gathering["most"] == 1
