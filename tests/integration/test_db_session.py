@@ -25,7 +25,8 @@ def _terminate(pid: int) -> None:
     admin = create_engine(get_settings().require("database_url"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
-            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+            # With a timeout, it returns once the backend is gone, not when the signal is sent.
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar_one()
     finally:
         admin.dispose()
 
