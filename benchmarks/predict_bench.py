@@ -2,26 +2,43 @@
 
 What is measured: the consumer side of the predict fan-out as production runs it.
 `plan_work` turns the day into `PredictWork` batches (PREDICT_BATCH_SIZE stocks each, LLM
-only: the baselines are deactivated), and a pool of `--invocations` threads, each standing
-for one concurrently running predict Lambda (the SQS MaximumConcurrency in template.yaml),
-works through them with `predict_batch`; inside a batch the model calls run on
-LLM_CONCURRENCY threads. The OpenAI endpoint is the sandbox, whose chat completions answer
-normally after a fixed `--delay` (a status-less delay fault); embeddings are not delayed.
+only: the baselines are deactivated), grouped into SQS events of up to 10 records (the
+queue's BatchSize), and `--invocations` workers, each standing for one concurrently running
+predict Lambda (the SQS MaximumConcurrency in template.yaml), take the events one at a time
+and run them through `consume_predict_batch`, as the event source mapping would; inside an
+invocation, records run PREDICT_RECORDS_IN_PARALLEL at a time over one pool of
+LLM_CONCURRENCY model calls. The OpenAI endpoint is the sandbox, whose chat completions
+answer normally after a fixed `--delay` (a status-less delay fault); embeddings are not
+delayed.
 
     achieved concurrency = chat calls × delay / wall time
     ideal concurrency    = invocations × LLM_CONCURRENCY
     target: achieved / ideal ≥ 0.9
 
-The run also prints calls/s, predictions stored, where each invocation's time goes (before
-the model calls, the model calls, storing after them), the share of that spent in SQL
-statements, and the bound that batching alone puts on the ratio: a batch of b stocks on c
-threads needs ceil(b / c) rounds of calls, so ≤ b / (c · ceil(b / c)) of the ideal.
+Each invocation is a process of its own (spawned, with its own interpreter, GIL, OpenAI
+client, DB pool of DB_POOL_SIZE and Redis client), because each concurrently running Lambda
+is one. Before the clock starts every worker runs one SQS event for the day before through
+the consumer (imports, clients, pools), as a warm container has. `--threads` runs the
+invocations as threads of this process instead (one GIL and one DB pool of 2 × invocations
+for all of them), as this benchmark did before; on the 2-core box that measures a little
+lower, each Lambda's Python waiting for the others'. The other services run as they would
+beside Lambda: the sandbox in a child process (its own GIL, as a remote endpoint;
+`--sandbox-in-process` puts it on a thread here), Milvus Lite as one server (a gRPC server
+on threads of this process, which is idle while the workers run) that every worker reaches
+by URL, PostgreSQL and Redis as they are. Everything shares the machine's cores, with
+whatever else runs on them.
+
+The run also prints calls/s, predictions stored, the bound that batching alone puts on the
+ratio (n calls on c threads need ceil(n / c) rounds, so ≤ n / (c · ceil(n / c)) of the
+ideal, where n is an invocation's calls, an SQS event's records sharing one pool, or a
+batch's with `--path batch`), the ratio as a product of two parts (the delay over a call's
+mean latency, and the share of the call threads' time spent in a call) with the time an
+invocation keeps its call threads idle, then where the invocations' time goes (before the
+model calls, the model calls, storing after them) and the share of that spent in SQL.
 
     python benchmarks/predict_bench.py [--stocks 2500 --delay 0.2 --invocations 5 --llm-concurrency 4]
 
-By default the sandbox runs in a child process (its own interpreter and GIL, as a remote
-endpoint would); `--sandbox-in-process` runs it on a thread of this process instead.
-The database (stockinsight_bench_predict_<pid>), the leased Redis DB, the Milvus Lite file
+The database (stockinsight_bench_predict_<pid>), the leased Redis DB, the Milvus Lite data
 and the sandbox are cleaned up at the end, also on failure.
 """
 
@@ -31,13 +48,16 @@ import argparse
 import json
 import logging
 import math
+import multiprocessing
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.request
 import uuid
 from collections import Counter, defaultdict
@@ -139,6 +159,22 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+
+def start_milvus(data: str) -> str:
+    """A Milvus Lite server on threads of this process; every invocation reaches it by URL."""
+    from milvus_lite.server_manager import server_manager_instance  # type: ignore[import-untyped]
+
+    uri = server_manager_instance.start_and_get_uri(data)
+    if uri is None:
+        raise RuntimeError("Milvus Lite did not start")
+    return str(uri)
+
+
+def stop_milvus(data: str) -> None:
+    from milvus_lite.server_manager import server_manager_instance  # type: ignore[import-untyped]
+
+    server_manager_instance.release_server(data)
 
 
 # --- the data set ---------------------------------------------------------------------
@@ -280,6 +316,7 @@ def instrument(timers: Timers) -> Callable[[], None]:
         wrapped.append((owner, attribute, original))
         setattr(owner, attribute, timed)
 
+    wrap(workflow, "consume_predict_batch", "invocation")
     wrap(workflow, "predict_batch", "batch")
     wrap(workflow, "_run_predictors", "model calls of a batch")
     wrap(predictor.LLMPredictor, "predict", "one LLM prediction")
@@ -302,7 +339,7 @@ def instrument(timers: Timers) -> Callable[[], None]:
 
 SQS_BATCH_SIZE = 10  # the predict queue's event source BatchSize in template.yaml
 
-# --- the run --------------------------------------------------------------------------------
+# --- the invocations: processes (as Lambda runs them) or threads of this process -------------
 
 
 def deactivate_baselines() -> None:
@@ -319,14 +356,178 @@ def deactivate_baselines() -> None:
 
 
 def warm_up(target_date: date, stock_codes: list[str]) -> None:
-    """One batch for another day: the OpenAI client, the embedder, Milvus and the pool get built."""
+    """One SQS event of one batch for another day, through the consumer the run measures.
+
+    The OpenAI client, the embedder, Milvus, the pools and the consumer's lazy imports get
+    built, as they are in a warm Lambda container; without it an invocation's first event
+    spends about half a second importing Powertools' batch utilities before its first call.
+    """
     from shared.jobs.service import JobCounts
     from shared.market_calendar import previous_trading_day
-    from shared.predictions.workflow import plan_work, predict_batch
+    from shared.predictions.workflow import plan_work
 
     day = previous_trading_day(target_date)
     for batch in plan_work(target_date=day, counts=JobCounts())[:1]:
-        predict_batch(batch.model_copy(update={"stock_codes": stock_codes}), JobCounts())
+        invoke(("sqs", sqs_event([batch.model_copy(update={"stock_codes": stock_codes})])))
+
+
+def warm_up_codes(index: int, *, stocks: int, batch_size: int) -> list[str]:
+    """Worker `index`'s warm-up stocks: a slice of its own, so that its batch really calls the model."""
+    size = min(stocks, batch_size)
+    return [f"{(index * size + offset) % stocks + 1:06d}" for offset in range(size)]
+
+
+def sqs_event(batches: list[Any]) -> dict[str, Any]:
+    """What the predict queue's event source delivers: up to BatchSize (10) records."""
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "bench",
+                "body": batch.model_dump_json(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:ap-northeast-2:123456789012:bench-predict",
+                "awsRegion": "ap-northeast-2",
+            }
+            for batch in batches
+        ]
+    }
+
+
+def invoke(task: tuple[str, Any]) -> None:
+    """One invocation's work: an SQS event through the consumer, or one batch through predict_batch."""
+    from shared.jobs.service import JobCounts
+    from shared.predictions import workflow
+
+    path, payload = task
+    if path == "sqs":
+        response = workflow.consume_predict_batch(payload, SimpleNamespace(aws_request_id=str(uuid.uuid4())))
+        if response["batchItemFailures"]:
+            raise RuntimeError(f"records failed: {response['batchItemFailures']}")
+    else:
+        workflow.predict_batch(workflow.PredictWork.model_validate_json(payload), JobCounts())
+
+
+def invocation_process(index: int, warm_codes: list[str], target_date: date, tasks: Any, results: Any) -> None:
+    """A worker process standing for one predict Lambda: warm up, then take tasks until None."""
+    try:
+        logged = CountingHandler()
+        shared_log = logging.getLogger("shared")
+        shared_log.addHandler(logged)
+        shared_log.propagate = False
+        warm_up(target_date, warm_codes)
+        logged.messages.clear()
+        results.put(("ready", index, None))
+        timers = Timers()
+        undo = instrument(timers)
+        try:
+            while (task := tasks.get()) is not None:
+                invoke(task)
+        finally:
+            undo()
+        results.put(("done", index, (dict(timers.seconds), dict(timers.calls), dict(logged.messages))))
+    except BaseException:
+        results.put(("error", index, traceback.format_exc()))
+        raise
+    finally:
+        from shared.container_state import reset_cached_clients
+
+        reset_cached_clients()
+
+
+class Invocations:
+    """`count` warm invocations that run tasks as they come, like Lambdas behind an SQS event source.
+
+    Processes by default; `threads=True` runs them on threads of this process (one GIL).
+    """
+
+    def __init__(self, count: int, *, threads: bool, target_date: date, stocks: int, batch_size: int) -> None:
+        self.count = count
+        self.threads = threads
+        self.timers = Timers()
+        self.logged: Counter[str] = Counter()
+        self._processes: list[Any] = []
+        codes = [warm_up_codes(index, stocks=stocks, batch_size=batch_size) for index in range(count)]
+        if threads:
+            for warm in codes:
+                warm_up(target_date, warm)
+            return
+        context = multiprocessing.get_context("spawn")
+        self._tasks = context.Queue()
+        self._results = context.Queue()
+        self._processes = [
+            context.Process(
+                target=invocation_process,
+                args=(index, codes[index], target_date, self._tasks, self._results),
+                name=f"invocation-{index}",
+                daemon=True,
+            )
+            for index in range(count)
+        ]
+        for process in self._processes:
+            process.start()
+        self._await("ready")
+
+    def _await(self, kind: str) -> list[Any]:
+        """One `kind` message from every worker; a worker's error (or death) fails the run."""
+        payloads: list[Any] = []
+        while len(payloads) < self.count:
+            try:
+                got, index, payload = self._results.get(timeout=5)
+            except queue.Empty:
+                dead = [process.name for process in self._processes if process.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"invocation processes died: {dead}") from None
+                continue
+            if got == "error":
+                raise RuntimeError(f"invocation {index} failed:\n{payload}")
+            if got != kind:
+                raise RuntimeError(f"invocation {index} said {got!r}, expected {kind!r}")
+            payloads.append(payload)
+        return payloads
+
+    def run(self, tasks: list[tuple[str, Any]]) -> float:
+        """Run every task on the first free invocation; the wall time from the first task to the last done."""
+        if self.threads:
+            undo = instrument(self.timers)
+            try:
+                started = time.perf_counter()
+                with ThreadPoolExecutor(max_workers=self.count, thread_name_prefix="invocation") as pool:
+                    list(pool.map(invoke, tasks))
+                return time.perf_counter() - started
+            finally:
+                undo()
+        started = time.perf_counter()
+        for task in tasks:
+            self._tasks.put(task)
+        for _ in self._processes:
+            self._tasks.put(None)
+        done = self._await("done")
+        wall = time.perf_counter() - started
+        for seconds, calls, logged in done:
+            for label, value in seconds.items():
+                self.timers.seconds[label] += value
+            self.timers.calls.update(calls)
+            self.logged.update(logged)
+        return wall
+
+    def stop(self) -> None:
+        """Let every worker finish (after a failure, too: the idle ones take a None and exit)."""
+        if not self._processes:
+            return
+        for _ in self._processes:
+            self._tasks.put(None)
+        self._tasks.cancel_join_thread()  # tasks nobody took must not hold this process at exit
+        for process in self._processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+
+
+# --- the run --------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: CountingHandler) -> None:
@@ -335,58 +536,38 @@ def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: C
     from shared.db.session import session_scope
     from shared.jobs.service import JobCounts
     from shared.predictions.models import Prediction, PredictionStatus
-    from shared.predictions.workflow import PredictWork, plan_work
+    from shared.predictions.workflow import plan_work
 
     deactivate_baselines()
-    warm_up(target_date, [f"{index:06d}" for index in range(1, min(args.stocks, args.batch_size) + 1)])
-    sandbox.reset()
-    sandbox.delay_chat(args.delay)
-
-    counts = JobCounts()
-    started = time.perf_counter()
-    batches = plan_work(target_date=target_date, counts=counts)
-    plan_seconds = time.perf_counter() - started
-
-    timers = Timers()
-    undo = instrument(timers)
-
-    from shared.predictions import workflow
-
-    def batch_invocation(batch: PredictWork) -> None:
-        workflow.predict_batch(batch, JobCounts())
-
-    def sqs_invocation(batches_of_event: list[PredictWork]) -> None:
-        # What the predict queue's event source delivers: up to BatchSize (10) records.
-        event = {
-            "Records": [
-                {
-                    "messageId": str(uuid.uuid4()),
-                    "receiptHandle": "bench",
-                    "body": batch.model_dump_json(),
-                    "attributes": {"ApproximateReceiveCount": "1"},
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:ap-northeast-2:123456789012:bench-predict",
-                    "awsRegion": "ap-northeast-2",
-                }
-                for batch in batches_of_event
-            ]
-        }
-        response = workflow.consume_predict_batch(event, SimpleNamespace(aws_request_id=str(uuid.uuid4())))
-        if response["batchItemFailures"]:
-            raise RuntimeError(f"records failed: {response['batchItemFailures']}")
-
-    started = time.perf_counter()
+    invocations = Invocations(
+        args.invocations,
+        threads=args.threads,
+        target_date=target_date,
+        stocks=args.stocks,
+        batch_size=args.batch_size,
+    )
     try:
-        with ThreadPoolExecutor(max_workers=args.invocations, thread_name_prefix="invocation") as pool:
-            if args.path == "sqs":
-                events = [batches[start : start + SQS_BATCH_SIZE] for start in range(0, len(batches), SQS_BATCH_SIZE)]
-                list(pool.map(sqs_invocation, events))
-            else:
-                list(pool.map(batch_invocation, batches))
-        wall = time.perf_counter() - started
+        sandbox.reset()
+        sandbox.delay_chat(args.delay)
+        logged.messages.clear()
+
+        counts = JobCounts()
+        started = time.perf_counter()
+        batches = plan_work(target_date=target_date, counts=counts)
+        plan_seconds = time.perf_counter() - started
+
+        if args.path == "sqs":
+            events = [batches[start : start + SQS_BATCH_SIZE] for start in range(0, len(batches), SQS_BATCH_SIZE)]
+            tasks: list[tuple[str, Any]] = [("sqs", sqs_event(event)) for event in events]
+            per_invocation = [sum(len(batch.stock_codes) for batch in event) for event in events]
+        else:
+            tasks = [("batch", batch.model_dump_json()) for batch in batches]
+            per_invocation = [len(batch.stock_codes) for batch in batches]
+        wall = invocations.run(tasks)
     finally:
-        undo()
+        invocations.stop()
+    timers = invocations.timers
+    logged.messages.update(invocations.logged)
 
     with session_scope() as db_session:
         failed, cost = db_session.execute(
@@ -414,18 +595,19 @@ def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: C
     ideal_wall = calls * args.delay / ideal_concurrency
     achieved = calls * args.delay / wall
     ratio = achieved / ideal_concurrency
-    sizes = [len(batch.stock_codes) for batch in batches]
-    rounds = sum(math.ceil(size / args.llm_concurrency) for size in sizes)
-    batching_bound = sum(sizes) / (rounds * args.llm_concurrency) if rounds else 0.0
+    rounds = sum(math.ceil(size / args.llm_concurrency) for size in per_invocation)
+    batching_bound = sum(per_invocation) / (rounds * args.llm_concurrency) if rounds else 0.0
     busy = timers.seconds["batch"]
     calls_phase = timers.seconds["model calls of a batch"]
     outside = busy - calls_phase
     n_batches = max(1, timers.calls["batch"])
+    batch_rounds = sum(math.ceil(len(batch.stock_codes) / args.llm_concurrency) for batch in batches)
 
     print()
     print(
-        f"{args.stocks:,} stocks, {len(batches)} batches of ≤{args.batch_size}, {args.invocations} invocations × "
-        f"LLM_CONCURRENCY {args.llm_concurrency}, chat completions delayed {args.delay * 1000:.0f} ms"
+        f"{args.stocks:,} stocks, {len(batches)} batches of ≤{args.batch_size}, {args.invocations} invocations "
+        f"({'threads of one process' if args.threads else 'processes'}) × LLM_CONCURRENCY {args.llm_concurrency}, "
+        f"chat completions delayed {args.delay * 1000:.0f} ms"
     )
     print(f"plan_work                        {plan_seconds:8.2f} s   (before the fan-out; not in the wall time)")
     print(f"wall time of the fan-out         {wall:8.2f} s")
@@ -437,16 +619,33 @@ def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: C
     print(f"achieved concurrency             {achieved:8.2f}     of an ideal {ideal_concurrency}")
     verdict = "met" if ratio >= TARGET else "MISSED"
     print(f"achieved / ideal                 {ratio:8.3f}     target ≥ {TARGET}: {verdict}")
+    unit = "invocations" if args.path == "sqs" else "batches"
     print(
-        f"bound from batching alone        {batching_bound:8.3f}     {rounds} rounds of ≤{args.llm_concurrency} calls"
+        f"bound from batching alone        {batching_bound:8.3f}     {rounds} rounds of ≤{args.llm_concurrency} calls "
+        f"in {len(per_invocation)} {unit}"
     )
+    call_ms = timers.mean_ms("one LLM prediction")
+    occupancy_of_calls = timers.seconds["one LLM prediction"] / (wall * ideal_concurrency)
+    print(f"  = delay / call latency         {args.delay * 1000 / call_ms:8.3f}     {call_ms:.1f} ms per call, mean")
+    print(
+        f"  × call threads kept busy       {occupancy_of_calls:8.3f}     time in calls / (wall × {ideal_concurrency})"
+    )
+    if timers.calls["invocation"]:
+        n_invocations = timers.calls["invocation"]
+        invocation_ms = timers.mean_ms("invocation")
+        needed_ms = sum(per_invocation) / n_invocations / args.llm_concurrency * call_ms
+        print(
+            f"    one invocation             {invocation_ms:8.0f} ms   its calls need {needed_ms:.0f} ms on "
+            f"{args.llm_concurrency} threads: {invocation_ms - needed_ms:.0f} ms with threads idle "
+            "(its first records' gathering, its last calls)"
+        )
     print()
-    print(f"where the invocations' time goes ({n_batches} batches, summed over the {args.invocations} threads):")
+    print(f"where the invocations' time goes ({n_batches} batches, summed over the {args.invocations} invocations):")
     occupancy = busy / (wall * args.invocations)
     print(f"  busy (in predict_batch)        {busy:8.2f} s   {occupancy:6.1%} of wall × invocations (records overlap)")
     print(
         f"  model calls (_run_predictors)  {calls_phase:8.2f} s   {calls_phase / busy:6.1%}   "
-        f"{(calls_phase / max(1, rounds) - args.delay) * 1000:+.0f} ms per round over the delay"
+        f"{(calls_phase / max(1, batch_rounds) - args.delay) * 1000:+.0f} ms per round over the delay"
     )
     print(
         f"  before + after the calls       {outside:8.2f} s   {outside / busy:6.1%}   "
@@ -480,7 +679,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stocks", type=int, default=2500)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds each chat completion takes")
-    parser.add_argument("--invocations", type=int, default=5, help="concurrent predict Lambdas (threads)")
+    parser.add_argument("--invocations", type=int, default=5, help="concurrent predict Lambdas (processes)")
+    parser.add_argument(
+        "--threads", action="store_true", help="run the invocations as threads of this process (one shared GIL)"
+    )
     parser.add_argument(
         "--path",
         choices=("sqs", "batch"),
@@ -514,12 +716,15 @@ def main() -> None:
     lease: tuple[int, str] | None = None
     tmp = Path(tempfile.mkdtemp(prefix="predict_bench_"))
     sandbox: Sandbox | None = None
+    milvus_data: str | None = None
     handler = CountingHandler()
     shared_log = logging.getLogger("shared")
     try:
         lease = lease_redis_db()
         redis_db = lease[0]
         sandbox = Sandbox(in_process=args.sandbox_in_process)
+        milvus_data = str(tmp / "milvus.db")
+        milvus_uri = start_milvus(milvus_data)
         for variable in ("PREDICT_QUEUE_URL", "NOTIFY_QUEUE_URL", "AWS_ENDPOINT_URL", "SECRETS_SSM_PATH",
                          "SECRETS_MANAGER_ID", "DATABASE_HOST"):  # fmt: skip
             os.environ.pop(variable, None)
@@ -527,13 +732,13 @@ def main() -> None:
             {
                 "DATABASE_URL": url,
                 "REDIS_URL": f"{REDIS_BASE}/{redis_db}",
-                "MILVUS_URI": str(tmp / "milvus.db"),
+                "MILVUS_URI": milvus_uri,
                 "OPENAI_API_KEY": sandbox.env["OPENAI_API_KEY"],
                 "OPENAI_BASE_URL": sandbox.env["OPENAI_BASE_URL"],
                 "LLM_CONCURRENCY": str(args.llm_concurrency),
                 "PREDICT_BATCH_SIZE": str(args.batch_size),
-                # Each Lambda has a pool of its own (2); threads standing for them share one here.
-                "DB_POOL_SIZE": str(2 * args.invocations),
+                # Each Lambda has a pool of its own (the default, 2); threads standing for them share one.
+                "DB_POOL_SIZE": str(2 * args.invocations if args.threads else 2),
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
@@ -564,6 +769,8 @@ def main() -> None:
             release_redis_db(*lease)
         if sandbox is not None:
             sandbox.stop()
+        if milvus_data is not None:
+            stop_milvus(milvus_data)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
