@@ -355,6 +355,15 @@ def deactivate_baselines() -> None:
         db_session.execute(update(ModelConfig).where(ModelConfig.kind != ModelKind.LLM).values(active=False))
 
 
+def create_news_collection() -> None:
+    """The news collection, as the crawl leaves it: made here once, not by the workers racing to make it."""
+    from shared.llm.embeddings import get_embedder
+    from shared.stores.milvus import get_news_store
+
+    embedder = get_embedder()
+    get_news_store(embedder.name, embedder.dimension).ensure_collection()
+
+
 def warm_up(target_date: date, stock_codes: list[str]) -> None:
     """One SQS event of one batch for another day, through the consumer the run measures.
 
@@ -539,6 +548,7 @@ def run(args: argparse.Namespace, sandbox: Sandbox, target_date: date, logged: C
     from shared.predictions.workflow import plan_work
 
     deactivate_baselines()
+    create_news_collection()
     invocations = Invocations(
         args.invocations,
         threads=args.threads,
