@@ -6,7 +6,8 @@ user), `AdminUser` / `dependencies=[Depends(require_admin)]` (admins only).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -74,38 +75,40 @@ async def get_db_session(request: Request) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_db_session, scope="function")]
 
 
-def _presented_token(oauth_token: str | None, bearer: HTTPAuthorizationCredentials | None) -> str:
+async def presented_token(
+    oauth_token: Annotated[str | None, Depends(oauth2_scheme)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> str:
     token = oauth_token or (bearer.credentials if bearer is not None else None)
     if not token:
         raise UnauthorizedError("not authenticated")
     return token
 
 
-async def get_principal(
-    db_session: SessionDep,
-    oauth_token: Annotated[str | None, Depends(oauth2_scheme)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    """Any active user; routes that only need to know who calls (most reads) use this."""
+PresentedToken = Annotated[str, Depends(presented_token)]
+
+
+@contextmanager
+def _invalid_token_is_unauthorized() -> Iterator[None]:
     try:
-        return tokens.principal_for_access_token(db_session=db_session, token=_presented_token(oauth_token, bearer))
+        yield
     except InvalidTokenError as exc:
         raise UnauthorizedError("invalid or expired token", code="invalid_token") from exc
+
+
+async def get_principal(db_session: SessionDep, token: PresentedToken) -> Principal:
+    """Any active user; routes that only need to know who calls (most reads) use this."""
+    with _invalid_token_is_unauthorized():
+        return tokens.principal_for_access_token(db_session=db_session, token=token)
 
 
 Authenticated = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_current_user(
-    db_session: SessionDep,
-    oauth_token: Annotated[str | None, Depends(oauth2_scheme)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> User:
+async def get_current_user(db_session: SessionDep, token: PresentedToken) -> User:
     """The caller's user row, for routes that read or change it (profile, watchlist, users)."""
-    try:
-        return tokens.user_for_access_token(db_session=db_session, token=_presented_token(oauth_token, bearer))
-    except InvalidTokenError as exc:
-        raise UnauthorizedError("invalid or expired token", code="invalid_token") from exc
+    with _invalid_token_is_unauthorized():
+        return tokens.user_for_access_token(db_session=db_session, token=token)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
