@@ -71,3 +71,14 @@ def test_api_routers_are_loaded_by_the_first_request_that_needs_them() -> None:
     routers = {name for name in loaded if name.startswith("shared.api.routers.")}
     assert routers == {"shared.api.routers.predictions"}
     assert "shared.abtest.service" not in loaded
+
+
+def test_in_lambda_with_tracing_on_the_tracer_records_through_xray() -> None:
+    code = "from shared.observability import tracer; print(type(tracer.provider).__module__, tracer.disabled)"
+    env = {**os.environ, "JWT_SECRET": "not-used-here", "LAMBDA_TASK_ROOT": "/var/task"}
+    env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    module, disabled = output.strip().splitlines()[-1].split()
+    assert module.startswith("aws_xray_sdk") and disabled == "False"
