@@ -18,7 +18,7 @@ from typing import Any
 from shared.config import get_settings, hidden_from_third_party
 
 with hidden_from_third_party("MILVUS_URI"):
-    from pymilvus import DataType, MilvusClient
+    from pymilvus import DataType, MilvusClient, MilvusException
 
 MAX_STOCKS_PER_ITEM = 32
 
@@ -56,27 +56,39 @@ class NewsVectorStore:
             if self._ready:
                 return
             if not self.client.has_collection(self.collection):
-                schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
-                schema.add_field("id", DataType.INT64, is_primary=True)
-                schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dimension)
-                schema.add_field(
-                    "stock_codes",
-                    DataType.ARRAY,
-                    element_type=DataType.VARCHAR,
-                    max_capacity=MAX_STOCKS_PER_ITEM,
-                    max_length=6,
-                )
-                schema.add_field("published_at", DataType.INT64)
-                index_params = self.client.prepare_index_params()
-                index_params.add_index(field_name="embedding", index_type="AUTOINDEX", metric_type="COSINE")
-                self.client.create_collection(self.collection, schema=schema, index_params=index_params)
+                try:
+                    self._create_collection()
+                except MilvusException:
+                    # Concurrent Lambdas on an empty Milvus: another one created it first.
+                    if not self.client.has_collection(self.collection):
+                        raise
+                    self._load_if_released()
             else:
-                # A collection made by an earlier process is released until someone loads it;
-                # a fresh container must load it before its first search.
-                state = self.client.get_load_state(self.collection).get("state")
-                if str(state).rsplit(".", 1)[-1] != "Loaded":
-                    self.client.load_collection(self.collection)
+                self._load_if_released()
             self._ready = True
+
+    def _create_collection(self) -> None:
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dimension)
+        schema.add_field(
+            "stock_codes",
+            DataType.ARRAY,
+            element_type=DataType.VARCHAR,
+            max_capacity=MAX_STOCKS_PER_ITEM,
+            max_length=6,
+        )
+        schema.add_field("published_at", DataType.INT64)
+        index_params = self.client.prepare_index_params()
+        index_params.add_index(field_name="embedding", index_type="AUTOINDEX", metric_type="COSINE")
+        self.client.create_collection(self.collection, schema=schema, index_params=index_params)
+
+    def _load_if_released(self) -> None:
+        # A collection made by an earlier process is released until someone loads it;
+        # a fresh container must load it before its first search.
+        state = self.client.get_load_state(self.collection).get("state")
+        if str(state).rsplit(".", 1)[-1] != "Loaded":
+            self.client.load_collection(self.collection)
 
     def upsert(self, vectors: list[NewsVector]) -> int:
         if not vectors:
