@@ -36,7 +36,7 @@ mean latency, and the share of the call threads' time spent in a call) with the 
 invocation keeps its call threads idle, then where the invocations' time goes (before the
 model calls, the model calls, storing after them) and the share of that spent in SQL.
 
-    python benchmarks/predict_bench.py [--stocks 2500 --delay 0.2 --invocations 5 --llm-concurrency 4]
+    python benchmarks/predict_bench.py [--stocks 2500 --delay 0.2 --invocations 5 --llm-concurrency 5]
 
 The database (stockinsight_bench_predict_<pid>), the leased Redis DB, the Milvus Lite data
 and the sandbox are cleaned up at the end, also on failure.
@@ -699,7 +699,7 @@ def main() -> None:
         default="sqs",
         help="sqs: invocations consume SQS events of 10 records (production); batch: call predict_batch directly",
     )
-    parser.add_argument("--llm-concurrency", type=int, default=4)
+    parser.add_argument("--llm-concurrency", type=int, default=5, help="LLM_CONCURRENCY (default: the product's, 5)")
     parser.add_argument("--batch-size", type=int, default=10, help="PREDICT_BATCH_SIZE")
     parser.add_argument("--target-date", type=date.fromisoformat, default=date(2024, 7, 1))
     parser.add_argument("--sandbox-in-process", action="store_true")
