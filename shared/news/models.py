@@ -43,6 +43,10 @@ class News(Base):
             "id",
             postgresql_where=text("embedding_status = 'pending'"),
         ),
+        # Text search when vectors are unavailable matches substrings (Korean attaches
+        # particles to words): trigram indexes serve ILIKE '%term%' for terms of 3+ characters.
+        Index("ix_news_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}),
+        Index("ix_news_summary_trgm", "summary", postgresql_using="gin", postgresql_ops={"summary": "gin_trgm_ops"}),
     )
 
 
