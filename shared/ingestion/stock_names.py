@@ -4,9 +4,12 @@ A plain alternation of 2,800 names makes Python's regex engine try every name at
 position. Folding the names into a trie first (`삼성전자|삼성SDI` → `삼성(?:전자|SDI)`)
 makes each position cost one walk down shared prefixes, like Aho-Corasick. At each node
 longer continuations are tried before stopping, so the longest name wins: "삼성전자우"
-is the preferred share, not 삼성전자. A match must not sit inside a longer Latin/digit
-token either ("LG" in "LGD" is not LG), while Hangul particles after a name are fine
-("삼성전자가", "셀트리온의").
+is the preferred share, not 삼성전자. A match must be a word of its own: not inside a
+longer Latin/digit token ("LG" in "LGD" is not LG), not the tail of a Hangul word ("최대상승"
+does not name 대상), and followed only by what Korean attaches to a name — particles and a
+few company nouns ("삼성전자가", "셀트리온의", "LG그룹과", "SK주가") — not by the rest of a
+longer word ("대상자" is not 대상). Ambiguity remains where a name is also a common word
+used as one ("지원 대상이"): that needs more than spelling.
 """
 
 from __future__ import annotations
@@ -18,6 +21,17 @@ from dataclasses import dataclass, field
 MIN_NAME_CHARS = 2
 
 _LATIN_OR_DIGIT = "0-9A-Za-z"
+_WORD = f"{_LATIN_OR_DIGIT}\uac00-\ud7a3"  # Latin, digits, Hangul syllables
+
+# What may follow a name inside the same word: particles and nouns that qualify a company.
+# Up to two stack ("LG그룹과", "삼성전자와의"); after them the word must end.
+_PARTICLES = (
+    "가 이 은 는 을 를 의 에 와 과 도 로 만 께 랑 나 며 서 엔 으로 에서 에게 에도 에는 에선 까지 부터 보다 "
+    "처럼 마저 조차 이나 이며 이라 라는 로서 로부터 와의 과의 이라는 으로서 으로부터 에서는 에서도"
+)
+_COMPANY_NOUNS = "그룹 계열 계열사 주가 주식 측 株 주 사"
+_ATTACHED = sorted({*_PARTICLES.split(), *_COMPANY_NOUNS.split()}, key=len, reverse=True)
+_SUFFIX = "(?:" + "|".join(re.escape(word) for word in _ATTACHED) + ")"
 
 
 @dataclass
@@ -49,7 +63,11 @@ class StockNameMatcher:
                 node = node.children.setdefault(char, _Node())
             node.terminal = True
         body = _pattern(root)
-        self._regex = re.compile(f"(?<![{_LATIN_OR_DIGIT}])(?:{body})(?![{_LATIN_OR_DIGIT}])") if body else None
+        self._regex = (
+            re.compile(f"(?<![{_WORD}])(?P<name>{body})(?![{_LATIN_OR_DIGIT}])(?:{_SUFFIX}){{0,2}}(?![{_WORD}])")
+            if body
+            else None
+        )
 
     def __len__(self) -> int:
         return len(self._codes_by_name)
@@ -61,7 +79,7 @@ class StockNameMatcher:
         found: set[str] = set()
         for text in texts:
             for match in self._regex.finditer(text):
-                found.update(self._codes_by_name.get(match.group(0), ()))
+                found.update(self._codes_by_name.get(match.group("name"), ()))
         return found
 
     @classmethod

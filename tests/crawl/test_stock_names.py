@@ -50,3 +50,14 @@ def test_a_full_universe_compiles_and_matches() -> None:
 
 def test_empty_universe_matches_nothing() -> None:
     assert StockNameMatcher({}).codes_in("삼성전자") == set()
+
+
+def test_a_name_must_be_a_word_of_its_own() -> None:
+    """대상 (a listed food maker) is also the everyday word for "target": spelling rules out most misreads."""
+    matcher = StockNameMatcher({**NAMES, "001680": "대상"})
+    assert matcher.codes_in("코스피 최대상승 종목") == set()  # tail of another word
+    assert matcher.codes_in("지원대상자 확대") == set()  # head of a longer word
+    assert matcher.codes_in("LG에너지 투자") == set()  # 에 is a particle only at a word's end
+    assert matcher.codes_in("대상, 실적 개선") == {"001680"}
+    assert matcher.codes_in("대상의 3분기 실적") == {"001680"}
+    assert matcher.codes_in("삼성전자와의 협력", "SK주가 급등") == {"005930", "034730"}
