@@ -146,10 +146,6 @@ def _import_path(error_type: type) -> str:
     return f"{error_type.__module__}.{error_type.__qualname__}"
 
 
-def register_domain_error(error_type: type[Exception], status_code: int, code: str) -> None:
-    DOMAIN_ERRORS[_import_path(error_type)] = (status_code, code)
-
-
 def domain_error_response(exc: Exception) -> JSONResponse | None:
     """The response for a domain error (the nearest registered class in its MRO), else None."""
     for error_type in type(exc).__mro__:
