@@ -1,7 +1,9 @@
 """Dependencies every router shares: the database session, the caller, pagination.
 
-Permission levels are dependencies: anonymous (nothing), `CurrentUser` (any active
-user), `AdminUser` / `dependencies=[Depends(require_admin)]` (admins only).
+Permission levels are dependencies: anonymous (nothing); any active user as
+`Authenticated` (the caller's id and role, from the published auth state: no user row
+loaded) or `CurrentUser` (the user row, for routes that read or change it); admins only as
+`dependencies=[Depends(require_admin)]`, or `AdminUser` where the admin's row is needed.
 """
 
 from __future__ import annotations
