@@ -48,6 +48,19 @@ class GatewayResponse:
     body: bytes
 
 
+def request_target(path: str) -> str:
+    """The request target as the client wrote it.
+
+    http.server decodes the request line as ISO-8859-1; a client that sends UTF-8 unescaped
+    (curl with `?q=반도체`) means UTF-8, and API Gateway reads it so. Percent-escaped targets,
+    plain ASCII, are unchanged either way.
+    """
+    try:
+        return path.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return path
+
+
 def _json_error(status: int, message: str) -> GatewayResponse:
     return GatewayResponse(status, [("content-type", "application/json")], json.dumps({"message": message}).encode())
 
@@ -227,7 +240,7 @@ class ApiGateway:
             def _serve(self) -> None:
                 started = time.perf_counter()
                 body = self._read_body()
-                target = urlsplit(self.path)
+                target = urlsplit(request_target(self.path))
                 request_id = "-"
                 if body is None:
                     response = _json_error(413, "Request Entity Too Large")

@@ -155,3 +155,19 @@ def test_the_real_api_function_answers_health(
     assert docs_url is not None and docs_url.startswith(running.url)
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/json")
+
+
+def test_an_unescaped_utf8_query_reaches_the_app_as_utf8(gateway: ApiGateway) -> None:
+    """curl sends `?q=삼성` as raw UTF-8 bytes; the app must see 삼성, not mojibake."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as connection:
+        request = "GET /api/v1/stocks?q=삼성 HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n"
+        connection.sendall(request.encode("utf-8"))
+        raw = b""
+        while chunk := connection.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    event = json.loads(body)["event"]
+    assert event["queryStringParameters"] == {"q": "삼성"}
