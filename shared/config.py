@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     login_window_seconds: int = 300
     page_limit_max: int = 200
     dashboard_cache_seconds: int = 300
+    # A predictions list total this large is cached (counting ~1M rows costs ~50 ms a request).
+    prediction_count_cache_min_rows: int = Field(default=10_000, ge=1)
+    prediction_count_cache_seconds: int = 300
 
     # --- market and models -------------------------------------------------
     market_timezone: str = "Asia/Seoul"

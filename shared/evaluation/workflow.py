@@ -16,13 +16,15 @@ from shared.evaluation.comparison import compare_with_baselines
 from shared.events import ScheduledJob
 from shared.jobs.service import JobCounts, JobResult, run_job
 from shared.market_calendar import is_trading_day
+from shared.predictions import list_totals
 from shared.predictions.models import ModelConfig, ModelKind
 from shared.stores.redis import invalidate_namespace
 
 log = logging.getLogger(__name__)
 
-# Caches computed from evaluations and daily_performance (read by the api).
-DERIVED_CACHE_NAMESPACES = ("dashboard", "performance")
+# Caches computed from evaluations and daily_performance (read by the api); list totals
+# change too (the `evaluated` filter).
+DERIVED_CACHE_NAMESPACES = ("dashboard", "performance", list_totals.NAMESPACE)
 
 
 def run_evaluation(job: ScheduledJob, *, request_id: str | None = None) -> JobResult:

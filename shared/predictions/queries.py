@@ -6,6 +6,7 @@ model names, the evaluation), and counts with the same filters.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -14,11 +15,14 @@ from sqlalchemy import ColumnElement, Integer, Select, bindparam, exists, func, 
 from sqlalchemy.orm import Session
 
 from shared.abtest.models import AbVariant
+from shared.config import get_settings
 from shared.evaluation.models import Evaluation
 from shared.news.models import News
+from shared.predictions import list_totals
 from shared.predictions.models import ModelConfig, Prediction
 from shared.predictions.schemas import PredictionFilters, PredictionSort
 from shared.stocks.models import Stock
+from shared.stores.redis import cached_json
 
 _SORT_COLUMNS: dict[str, Any] = {
     "target_date": Prediction.target_date,
@@ -147,9 +151,23 @@ def list_predictions(
 ) -> tuple[list[dict[str, Any]], int]:
     parameters = _bound_filters(filters)
     count, page = _list_statements(tuple(parameters), filters.evaluated, sort)
-    total = db_session.scalar(count, parameters)
+    total = _total(db_session=db_session, count=count, parameters=parameters, evaluated=filters.evaluated)
     rows = db_session.execute(page, {**parameters, "limit": limit, "offset": offset}).all()
-    return [_row_to_dict(row) for row in rows], int(total or 0)
+    return [_row_to_dict(row) for row in rows], total
+
+
+def _total(*, db_session: Session, count: Select[int], parameters: dict[str, Any], evaluated: bool | None) -> int:
+    """The filter's row count; a large one comes from Redis while no prediction or evaluation
+    was written since (both writers invalidate the namespace), a small one is just counted."""
+    settings = get_settings()
+    key = (evaluated, *sorted((name, str(value)) for name, value in parameters.items()))
+    return cached_json(
+        list_totals.NAMESPACE,
+        (hashlib.sha256(repr(key).encode()).hexdigest()[:32],),
+        settings.prediction_count_cache_seconds,
+        lambda: int(db_session.scalar(count, parameters) or 0),
+        worth_caching=lambda total: total >= settings.prediction_count_cache_min_rows,
+    )
 
 
 # Built once: a statement object is also where SQLAlchemy memoizes its cache key, so the

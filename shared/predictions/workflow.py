@@ -29,6 +29,7 @@ from shared.events import ScheduledJob
 from shared.jobs.service import JobCounts, JobResult, run_job
 from shared.market_calendar import is_trading_day, previous_trading_day
 from shared.notifications.messages import SignalMessage
+from shared.predictions import list_totals
 from shared.predictions import service as prediction_service
 from shared.predictions.inputs import PredictionInput, gather_inputs
 from shared.predictions.models import ModelConfig, ModelKind, Prediction
@@ -238,6 +239,8 @@ def predict_batch(
             for prediction in batch_predictions
             if prediction_service.is_high_signal(prediction, model_config, threshold=settings.high_signal_probability)
         ]
+    if stored:
+        list_totals.invalidate()  # after the commit: a total counted now includes them
     if signals:
         _queue_signals(signals, counts)
     return stored

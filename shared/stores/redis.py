@@ -59,8 +59,18 @@ def cache_key(namespace: str, *parts: object) -> str:
     return ":".join([f"{KEY_PREFIX}cache:{namespace}", f"v{_namespace_version(namespace)}", *map(str, parts)])
 
 
-def cached_json(namespace: str, key_parts: tuple[object, ...], ttl_seconds: int, compute: Callable[[], T]) -> T:
-    """Return the cached value or compute and store it; any Redis error falls back to compute."""
+def cached_json(
+    namespace: str,
+    key_parts: tuple[object, ...],
+    ttl_seconds: int,
+    compute: Callable[[], T],
+    *,
+    worth_caching: Callable[[T], bool] | None = None,
+) -> T:
+    """Return the cached value or compute and store it; any Redis error falls back to compute.
+
+    `worth_caching` keeps cheap results out of Redis (they are computed again next time).
+    """
     try:
         key = cache_key(namespace, *key_parts)
         raw = get_redis().get(key)
@@ -70,6 +80,8 @@ def cached_json(namespace: str, key_parts: tuple[object, ...], ttl_seconds: int,
         log.warning("cache read failed, computing instead", extra={"namespace": namespace, "error": str(exc)})
         return compute()
     value = compute()
+    if worth_caching is not None and not worth_caching(value):
+        return value
     try:
         get_redis().set(key, json.dumps(value, default=str), ex=ttl_seconds)
     except redis.RedisError as exc:

@@ -186,3 +186,44 @@ def test_detail_statement_count_does_not_grow_with_evidence(
         assert len(statements) == few_count
     finally:
         event.remove(get_engine(), "before_cursor_execute", count)
+
+
+def test_large_list_totals_are_cached_until_predictions_or_evaluations_are_written(
+    client: Any, market: Any, user_account: Any, db_session: Any, settings_env: Any
+) -> None:
+    from shared.predictions import list_totals
+
+    settings_env(PREDICTION_COUNT_CACHE_MIN_ROWS="2")
+    market.stock("005930", "삼성전자")
+    model = market.model("m")
+    for day in (2, 3):
+        market.prediction("005930", model, date(2024, 1, day))
+    market.commit()
+
+    def total(**params: Any) -> int:
+        response = client.get("/api/predictions", params=params, headers=user_account.headers)
+        assert response.status_code == 200, response.text
+        return int(response.json()["total"])
+
+    assert total() == 2
+    market.prediction("005930", model, date(2024, 1, 4))  # written behind the writers' back
+    market.commit()
+    assert total() == 2  # 2 ≥ the threshold: served from the cache
+    assert total(direction="up") == 3  # another filter is another total (and counted afresh)
+    list_totals.invalidate()  # what predict and evaluate do after committing
+    assert total() == 3
+
+
+def test_small_list_totals_are_always_counted(
+    client: Any, market: Any, user_account: Any, db_session: Any, settings_env: Any
+) -> None:
+    settings_env(PREDICTION_COUNT_CACHE_MIN_ROWS="1000")
+    market.stock("005930", "삼성전자")
+    model = market.model("m")
+    market.prediction("005930", model, date(2024, 1, 2))
+    market.commit()
+    headers = user_account.headers
+    assert client.get("/api/predictions", headers=headers).json()["total"] == 1
+    market.prediction("005930", model, date(2024, 1, 3))
+    market.commit()
+    assert client.get("/api/predictions", headers=headers).json()["total"] == 2

@@ -212,3 +212,18 @@ def test_a_batch_of_predictions_is_one_insert_and_a_second_store_inserts_only_wh
     failed = rows["000660"]
     assert failed.status == PredictionStatus.FAILED and failed.direction is None and failed.probability is None
     assert failed.error == "invalid model output" and failed.completion_tokens == 5 and failed.rationale == ""
+
+
+def test_storing_predictions_invalidates_the_api_list_totals(
+    seed_market: Callable[..., Any], db_session: Any, redis_client: Any
+) -> None:
+    from shared.predictions import list_totals
+    from shared.stores.redis import cache_key
+
+    seed_market()
+    before = cache_key(list_totals.NAMESPACE, "probe")
+    _run()
+    after_first = cache_key(list_totals.NAMESPACE, "probe")
+    assert after_first != before  # new predictions: cached totals are stale
+    _run()  # nothing new stored: the cache stays valid
+    assert cache_key(list_totals.NAMESPACE, "probe") == after_first
