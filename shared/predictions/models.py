@@ -94,7 +94,11 @@ class Prediction(Base):
     __table_args__ = (
         UniqueConstraint("stock_code", "model_config_id", "target_date"),
         Index("ix_predictions_target_date_model", "target_date", "model_config_id"),
-        Index("ix_predictions_as_of_date", "as_of_date"),
+        # The list's orders (a column, then id as tie-break), walked either way: a page is an
+        # index range, not a sort of a whole day's (or table's) rows.
+        Index("ix_predictions_target_date_id", "target_date", "id"),
+        Index("ix_predictions_as_of_date_id", "as_of_date", "id"),
+        Index("ix_predictions_created_at_id", "created_at", "id"),
         Index("ix_predictions_model_config_id_id", "model_config_id", "id"),
         Index("ix_predictions_ab_variant_id", "ab_variant_id"),
         Index("ix_predictions_stock_code_target_date", "stock_code", "target_date"),
