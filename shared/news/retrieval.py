@@ -71,12 +71,13 @@ def retrieve_for_stocks(
     recent = recent_for_stocks(db_session=db_session, stock_codes=codes, published_before=published_before, k=k)
     try:
         from shared.llm.embeddings import get_embedder
+        from shared.llm.query_embeddings import embed_queries
         from shared.stores.milvus import get_news_store
 
         embedder = get_embedder()
         store = get_news_store(embedder.name, embedder.dimension)
         hit_lists = store.search_many(
-            embedder.embed([queries[code] for code in codes]),
+            embed_queries(embedder, [queries[code] for code in codes]),
             limit=min(16_384, k * CANDIDATES_PER_RESULT),
             stock_codes=codes,
             published_before=published_before,
