@@ -117,22 +117,10 @@ def test_bad_search_input_is_422(client: Any, user_account: Any, params: dict[st
 
 def test_text_search_can_use_the_trigram_indexes(db_session: Any) -> None:
     """ILIKE '%term%' on title and summary is served by the pg_trgm GIN indexes (migration 0003)."""
-    from sqlalchemy import event, text
-
     from shared.news.queries import search_text
+    from tests.api.query_plans import plan_of_last_statement
 
-    db_session.execute(text("SET LOCAL enable_seqscan = off"))  # the test table is tiny
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, many: bool) -> None:
-        statements.append((sql, parameters))
-
-    engine = db_session.get_bind()
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        search_text(db_session=db_session, query="반도체 수출", stock_code=None, limit=10)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    [(sql, parameters)] = statements
-    plan = "\n".join(row[0] for row in db_session.connection().exec_driver_sql("EXPLAIN " + sql, parameters))
+    plan = plan_of_last_statement(
+        db_session, lambda: search_text(db_session=db_session, query="반도체 수출", stock_code=None, limit=10)
+    )
     assert "ix_news_title_trgm" in plan and "ix_news_summary_trgm" in plan, plan

@@ -231,24 +231,13 @@ def test_small_list_totals_are_always_counted(
 
 def test_the_default_order_is_an_index_range_not_a_sort(db_session: Any, settings_env: Any) -> None:
     """Newest first (target_date, id descending) walks ix_predictions_target_date_id backwards."""
-    from sqlalchemy import event, text
-
     from shared.predictions.queries import list_predictions
     from shared.predictions.schemas import PredictionFilters
+    from tests.api.query_plans import plan_of_last_statement
 
     settings_env(PREDICTION_COUNT_CACHE_MIN_ROWS="1000000")
-    db_session.execute(text("SET LOCAL enable_seqscan = off"))  # the test table is tiny
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, many: bool) -> None:
-        statements.append((sql, parameters))
-
-    engine = db_session.get_bind()
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        list_predictions(db_session=db_session, filters=PredictionFilters(), limit=50, offset=0)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    sql, parameters = statements[-1]  # the page (after the count)
-    plan = "\n".join(row[0] for row in db_session.connection().exec_driver_sql("EXPLAIN " + sql, parameters))
+    plan = plan_of_last_statement(  # the page, sent after the count
+        db_session,
+        lambda: list_predictions(db_session=db_session, filters=PredictionFilters(), limit=50, offset=0),
+    )
     assert "Index Scan Backward using ix_predictions_target_date_id" in plan, plan
