@@ -10,6 +10,7 @@ Environment is set before anything imports `shared.config`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -170,10 +171,8 @@ def redis_client() -> Iterator[redis_lib.Redis]:
 @pytest.fixture(autouse=True)
 def _flush_redis_between_tests() -> Iterator[None]:
     yield
-    try:
+    with contextlib.suppress(redis_lib.RedisError):  # a test that pointed Redis elsewhere
         redis_lib.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
-    except redis_lib.RedisError:
-        pass
 
 
 @pytest.fixture
@@ -253,14 +252,13 @@ def load_event() -> Callable[..., dict[str, Any]]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    try:
+    # Hand the leased Redis DB back; if Redis is gone, the lease expires on its own.
+    with contextlib.suppress(redis_lib.RedisError):
         client = redis_lib.Redis.from_url(f"{REDIS_BASE}/0")
         key = f"stockinsight:test-db-lease:{_REDIS_DB}"
         if client.get(key) == _REDIS_LEASE.encode():
             redis_lib.Redis.from_url(f"{REDIS_BASE}/{_REDIS_DB}").flushdb()
             client.delete(key)
-    except redis_lib.RedisError:
-        pass
 
 
 @dataclass

@@ -43,7 +43,7 @@ VALIDATION_ATTEMPTS = 2
 
 
 class InvalidModelOutput(ValueError):
-    pass
+    """The model's answer failed validation: bad JSON, unknown news ids, a probability out of range."""
 
 
 def is_transient(exc: APIError) -> bool:

@@ -8,6 +8,7 @@ functions without vector work must not pay.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -185,10 +186,9 @@ def get_milvus_client() -> MilvusClient:
 
 def reset_milvus() -> None:
     if get_milvus_client.cache_info().currsize:
-        try:
+        # Closing a broken client must not mask the caller's error: it is being discarded anyway.
+        with contextlib.suppress(Exception):
             get_milvus_client().close()
-        except Exception:  # noqa: S110 - closing a broken client must not mask the caller's error
-            pass
     get_milvus_client.cache_clear()
     get_news_store.cache_clear()
 

@@ -40,7 +40,7 @@ class RecordedMarket:
         return parse_data_listing({"OutBlock_1": []}, markets=(Market.KOSPI,))
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the fake holds no connection."""
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ class RecordedKrx:
         return parse_data_listing(self.listing_payload, markets=self.markets)
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the fake holds no connection."""
 
 
 @pytest.fixture

@@ -125,21 +125,26 @@ def test_broadcast_chat_gets_signals(
     assert sorted(str(m["chat_id"]) for m in telegram.telegram_messages) == ["-1001234567890", "1001", "1002"]
 
 
-def test_flood_control_waits_retry_after_then_sends(
-    telegram: Any, seed: Callable[..., Any], sqs_event: Callable[..., Any], bodies: Any, db_session: Any
-) -> None:
-    seeded = seed()
+def _flood_control(telegram: Any, *, retry_after: int, times: int) -> None:
+    """Telegram's 429 for the next `times` calls, as the Bot API words it."""
     telegram.inject_fault(
         "/bot",
         status=429,
         body={
             "ok": False,
             "error_code": 429,
-            "description": "Too Many Requests: retry after 1",
-            "parameters": {"retry_after": 1},
+            "description": f"Too Many Requests: retry after {retry_after}",
+            "parameters": {"retry_after": retry_after},
         },
-        times=1,
+        times=times,
     )
+
+
+def test_flood_control_waits_retry_after_then_sends(
+    telegram: Any, seed: Callable[..., Any], sqs_event: Callable[..., Any], bodies: Any, db_session: Any
+) -> None:
+    seeded = seed()
+    _flood_control(telegram, retry_after=1, times=1)
 
     response = deliver_queue_batch(
         sqs_event(bodies.signal(seeded.prediction_ids["005930:gpt-4o-v1"])), remaining_ms=lambda: 60_000
@@ -154,17 +159,7 @@ def test_flood_control_past_the_deadline_hands_the_message_back(
     telegram: Any, seed: Callable[..., Any], sqs_event: Callable[..., Any], bodies: Any, db_session: Any
 ) -> None:
     seeded = seed()
-    telegram.inject_fault(
-        "/bot",
-        status=429,
-        body={
-            "ok": False,
-            "error_code": 429,
-            "description": "Too Many Requests: retry after 30",
-            "parameters": {"retry_after": 30},
-        },
-        times=2,
-    )
+    _flood_control(telegram, retry_after=30, times=2)
     event = sqs_event(bodies.signal(seeded.prediction_ids["005930:gpt-4o-v1"]))
 
     # 20 s left, 10 s kept back for bookkeeping: a 30 s wait does not fit.
